@@ -1,0 +1,8 @@
+"""drauditor: Metro-DR readiness audits and evidence for OpenShift Virtualization."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("drauditor")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"

@@ -1,0 +1,60 @@
+"""The audit configuration file: thresholds with their sources, scope, evidence store, gating."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from auditor.docload import documents
+from auditor.errors import InputError
+from auditor.model import Severity
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Thresholds(_Strict):
+    rtt_ms_max: float = Field(10.0, gt=0)
+    # Auditors ask where a number came from; the report prints this next to the threshold.
+    rtt_ms_source: str = (
+        "OpenShift Virtualization Metro-DR documentation: at most 10 ms RTT between data sites"
+    )
+    failover_test_max_age_days: int = Field(90, gt=0)
+
+
+class Scope(_Strict):
+    exclude_namespaces: tuple[str, ...] = ()  # fnmatch globs of VM namespaces outside the audit
+
+
+class Evidence(_Strict):
+    path: Path | None = None  # SQLite evidence store holding drill history
+
+
+class AuditConfig(_Strict):
+    fail_on: Severity = Severity.INFO
+    thresholds: Thresholds = Thresholds()
+    scope: Scope = Scope()
+    evidence: Evidence = Evidence()
+
+
+def load_config(path: Path | None) -> AuditConfig:
+    if path is None:
+        return AuditConfig()
+    docs = [doc for _, doc in documents(Path(path))]
+    if len(docs) != 1 or not isinstance(docs[0], dict):
+        raise InputError(f"{path}: expected one YAML mapping")
+    try:
+        config = AuditConfig.model_validate(docs[0])
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise InputError(f"{path}: invalid configuration: {problems}") from exc
+    if config.evidence.path is not None and not config.evidence.path.is_absolute():
+        # relative to the config file, so a config and its store can travel together
+        config = config.model_copy(
+            update={"evidence": Evidence(path=(Path(path).parent / config.evidence.path).resolve())}
+        )
+    return config

@@ -1,0 +1,63 @@
+"""The Kubernetes kinds drauditor reads, named once so every source and check agrees on them.
+
+Checks name kinds by these short names; objects of any other kind are still kept, under
+``<Kind>.<group>``, so nothing a snapshot holds is dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+_RAMEN = "ramendr.openshift.io"
+_OCM_CLUSTER = "cluster.open-cluster-management.io"
+
+KINDS: dict[str, KindInfo] = {
+    # hub
+    "DRPolicy": KindInfo(_RAMEN, "v1alpha1", "DRPolicy", "drpolicies", False),
+    "DRCluster": KindInfo(_RAMEN, "v1alpha1", "DRCluster", "drclusters", False),
+    "DRPlacementControl": KindInfo(_RAMEN, "v1alpha1", "DRPlacementControl", "drplacementcontrols", True),
+    "ManagedCluster": KindInfo(_OCM_CLUSTER, "v1", "ManagedCluster", "managedclusters", False),
+    "Placement": KindInfo(_OCM_CLUSTER, "v1beta1", "Placement", "placements", True),
+    "PlacementDecision": KindInfo(_OCM_CLUSTER, "v1beta1", "PlacementDecision", "placementdecisions", True),
+    # managed clusters
+    "VolumeReplicationGroup": KindInfo(
+        _RAMEN, "v1alpha1", "VolumeReplicationGroup", "volumereplicationgroups", True
+    ),
+    "VirtualMachine": KindInfo("kubevirt.io", "v1", "VirtualMachine", "virtualmachines", True),
+    "VirtualMachineInstance": KindInfo(
+        "kubevirt.io", "v1", "VirtualMachineInstance", "virtualmachineinstances", True
+    ),
+    "DataVolume": KindInfo("cdi.kubevirt.io", "v1beta1", "DataVolume", "datavolumes", True),
+    "PersistentVolumeClaim": KindInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True),
+    "StorageClass": KindInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses", False),
+    "Namespace": KindInfo("", "v1", "Namespace", "namespaces", False),
+}
+
+_BY_GROUP_KIND = {(info.group, info.kind): name for name, info in KINDS.items()}
+
+
+def group_of(api_version: str) -> str:
+    return api_version.rpartition("/")[0]
+
+
+def kind_key(api_version: str, kind: str) -> str:
+    """The inventory key of an object: its short name when known, else ``Kind.group``."""
+    group = group_of(api_version)
+    known = _BY_GROUP_KIND.get((group, kind))
+    if known:
+        return known
+    return f"{kind}.{group}" if group else kind

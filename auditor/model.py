@@ -1,0 +1,116 @@
+"""The result vocabulary every check, renderer and exit policy shares.
+
+One model for all outputs, so the terminal, JSON, JUnit, HTML and PDF can never disagree
+(a lesson from scanners whose console and SARIF told different stories).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    ERROR = "error"  # could not be evaluated: never the same as fail, never silently dropped
+    SKIP = "skip"  # not applicable to this estate
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> ResourceRef:
+        meta = obj.get("metadata") or {}
+        return cls(
+            obj.get("apiVersion", ""), obj.get("kind", ""), meta.get("name", ""), meta.get("namespace")
+        )
+
+    def display(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+        }
+
+
+@dataclass(frozen=True)
+class CheckMeta:
+    """What an auditor needs to judge a check without reading its code."""
+
+    id: str
+    title: str
+    severity: Severity
+    description: str
+    rationale: str
+    remediation: str
+    kinds_read: tuple[str, ...]
+
+    def finding(
+        self,
+        status: Status,
+        message: str,
+        *,
+        cluster: str | None = None,
+        resource: ResourceRef | None = None,
+        evidence: dict[str, Any] | None = None,
+        severity: Severity | None = None,
+    ) -> Finding:
+        return Finding(
+            check_id=self.id,
+            title=self.title,
+            status=status,
+            severity=severity or self.severity,
+            message=message,
+            cluster=cluster,
+            resource=resource,
+            evidence=evidence or {},
+        )
+
+
+@dataclass(frozen=True)
+class Finding:
+    check_id: str
+    title: str
+    status: Status
+    severity: Severity
+    message: str
+    cluster: str | None = None
+    resource: ResourceRef | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check_id": self.check_id,
+            "title": self.title,
+            "status": self.status.value,
+            "severity": self.severity.value,
+            "cluster": self.cluster,
+            "resource": self.resource.to_dict() if self.resource else None,
+            "message": self.message,
+            "evidence": self.evidence,
+        }

@@ -1,0 +1,54 @@
+"""Runs checks over one audit context and turns every outcome, crashes included, into findings."""
+
+from __future__ import annotations
+
+from auditor.context import AuditContext
+from auditor.model import Finding, Severity, Status
+from auditor.registry import Check, LoadFailure
+
+
+def _error(check_id: str, title: str, severity: Severity, message: str, evidence: dict) -> Finding:
+    return Finding(check_id, title, Status.ERROR, severity, message, evidence=evidence)
+
+
+def run_check(check: Check, ctx: AuditContext) -> list[Finding]:
+    meta = check.meta
+    try:
+        findings = list(check.run(ctx))
+    except Exception as exc:
+        summary = f"{type(exc).__name__}: {exc}"
+        return [
+            _error(
+                meta.id, meta.title, meta.severity, f"The check crashed: {summary}", {"exception": summary}
+            )
+        ]
+    if not findings:
+        return [_error(meta.id, meta.title, meta.severity, "The check returned no findings.", {})]
+    foreign = [f for f in findings if f.check_id != meta.id]
+    if foreign:
+        return [
+            _error(
+                meta.id,
+                meta.title,
+                meta.severity,
+                f"The check returned findings for other check ids: {sorted({f.check_id for f in foreign})}.",
+                {},
+            )
+        ]
+    return findings
+
+
+def run_checks(ctx: AuditContext, checks: list[Check], failures: list[LoadFailure]) -> list[Finding]:
+    findings = [
+        _error(
+            failure.check_id,
+            failure.check_id,
+            Severity.HIGH,
+            f"The check could not be loaded from {failure.module}: {failure.reason}",
+            {"module": failure.module},
+        )
+        for failure in failures
+    ]
+    for check in sorted(checks, key=lambda c: c.meta.id):
+        findings.extend(run_check(check, ctx))
+    return findings

@@ -1,0 +1,95 @@
+"""The snapshot source: reads a snapshot directory (contract section 1) into an Estate."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+
+from auditor.docload import documents, objects, parse_json
+from auditor.errors import InputError
+from auditor.inventory import CephData, Estate, Inventory
+from auditor.timeutil import parse_time
+
+_OBJECT_SUFFIXES = {".yaml", ".yml", ".json"}
+
+
+def load_snapshot(root: Path) -> Estate:
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: snapshot directory not found")
+    digests: dict[str, str] = {}
+    hub_dir, clusters_dir = root / "hub", root / "clusters"
+    if not hub_dir.is_dir():
+        raise InputError(f"{root}: no hub/ folder (see docs/contract.md section 1)")
+    if not clusters_dir.is_dir():
+        raise InputError(f"{root}: no clusters/ folder (see docs/contract.md section 1)")
+    cluster_dirs = sorted(p for p in clusters_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not cluster_dirs:
+        raise InputError(f"{clusters_dir}: no managed cluster folders")
+    return Estate(
+        hub=_load_inventory("hub", hub_dir, root, digests),
+        clusters={d.name: _load_inventory(d.name, d, root, digests) for d in cluster_dirs},
+        ceph=_load_ceph(root / "ceph", root, digests),
+        captured_at=_captured_at(root, digests),
+        source="snapshot",
+        origin=str(root),
+        input_digests=digests,
+    )
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def _record_digest(path: Path, root: Path, digests: dict[str, str]) -> None:
+    digests[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _load_inventory(name: str, folder: Path, root: Path, digests: dict[str, str]) -> Inventory:
+    inventory = Inventory(name)
+    seen_in: dict[int, str] = {}
+    for path in _files(folder):
+        if path.suffix not in _OBJECT_SUFFIXES:
+            raise InputError(f"{path}: unexpected file; objects must be in .yaml, .yml or .json files")
+        _record_digest(path, root, digests)
+        for line, obj in objects(path):
+            previous = inventory.add(obj)
+            if previous is not None:
+                meta = obj["metadata"]
+                where = f"{meta.get('namespace')}/{meta['name']}" if meta.get("namespace") else meta["name"]
+                raise InputError(
+                    f"{path}:{line}: {obj['kind']} {where} appears twice in {name} "
+                    f"(first in {seen_in[id(previous)]})"
+                )
+            seen_in[id(obj)] = f"{path}:{line}"
+    return inventory
+
+
+def _load_ceph(folder: Path, root: Path, digests: dict[str, str]) -> CephData:
+    if not folder.is_dir():
+        return CephData(origin=str(folder))
+    outputs = {}
+    for path in _files(folder):
+        if path.suffix != ".json":
+            raise InputError(f"{path}: unexpected file; Ceph outputs must be .json files (ceph ... -f json)")
+        _record_digest(path, root, digests)
+        outputs[path.relative_to(folder).with_suffix("").as_posix()] = parse_json(path)
+    return CephData(outputs=outputs, origin=str(folder))
+
+
+def _captured_at(root: Path, digests: dict[str, str]) -> datetime | None:
+    path = root / "snapshot.yaml"
+    if not path.exists():
+        return None
+    _record_digest(path, root, digests)
+    docs = [doc for _, doc in documents(path)]
+    if len(docs) != 1 or not isinstance(docs[0], dict):
+        raise InputError(f"{path}: expected one mapping with capturedAt")
+    value = docs[0].get("capturedAt")
+    if value is None:
+        return None
+    moment = parse_time(value)
+    if moment is None:
+        raise InputError(f"{path}: capturedAt {value!r} is not an RFC 3339 timestamp")
+    return moment

@@ -1,0 +1,72 @@
+"""Prints how long a snapshot audit of a 5,000-VM estate takes, stage by stage, and the peak RSS.
+
+Targets (issue 2): checks < 2 s, HTML < 3 s, PDF < 30 s, peak RSS < 500 MB.
+Usage: .venv/bin/python benchmarks/bench_audit.py [--apps 1000] [--vms-per-app 5] [--disks-per-vm 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from auditor.report.html import write_html
+from auditor.report.pdf import write_pdf
+from estate_generator import write_estate
+
+from auditor.config import AuditConfig
+from auditor.engine import audit, build_context
+from auditor.snapshot import load_snapshot
+
+SAMPLE_CEPH = Path(__file__).resolve().parent.parent / "samples" / "healthy" / "ceph"
+
+
+def timed(label: str, action):
+    start = time.perf_counter()
+    result = action()
+    print(f"{label:<28} {time.perf_counter() - start:8.2f} s")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--apps", type=int, default=1000)
+    parser.add_argument("--vms-per-app", type=int, default=5)
+    parser.add_argument("--disks-per-vm", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="drauditor-bench-") as tmp:
+        root = Path(tmp) / "estate"
+        counts = timed(
+            "generate snapshot",
+            lambda: write_estate(
+                root,
+                apps=args.apps,
+                vms_per_app=args.vms_per_app,
+                disks_per_vm=args.disks_per_vm,
+                ceph_from=SAMPLE_CEPH,
+            ),
+        )
+        print(f"estate: {counts['vms']} VMs, {counts['drpcs']} DRPCs, {counts['pvcs']} PVCs")
+        estate = timed("load snapshot", lambda: load_snapshot(root))
+        ctx = build_context(estate, AuditConfig())
+        report = timed("checks (+ report model)", lambda: audit(ctx))
+        print(f"findings: {len(report.findings)} ({report.summary}), verdict {report.verdict}")
+        out = Path(tmp) / "out"
+        out.mkdir()
+        timed("HTML", lambda: write_html(report, out / "report.html"))
+        timed("PDF", lambda: write_pdf(report, out / "report.pdf"))
+        print(
+            f"HTML size {(out / 'report.html').stat().st_size / 1e6:.1f} MB, "
+            f"PDF size {(out / 'report.pdf').stat().st_size / 1e6:.1f} MB"
+        )
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{'peak RSS':<28} {peak_mb:8.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

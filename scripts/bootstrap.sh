@@ -1,0 +1,37 @@
+# Sourced by scripts/test and scripts/demo: makes this machine able to run drauditor.
+# Installs WeasyPrint's system libraries from Debian's packages when they are missing, then a virtualenv in
+# .venv with drauditor installed in editable mode (re-installed only when pyproject.toml changes).
+set -euo pipefail
+
+PYTHON=${PYTHON:-python3}
+EXTRAS=${DRAUDITOR_EXTRAS:-}
+
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || { echo "drauditor needs Python >= 3.11 (found $("$PYTHON" --version 2>&1))" >&2; exit 2; }
+
+apt_install() {
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  fi
+}
+
+if ! ldconfig -p | grep -q 'libpango-1.0.so.0' || ! ldconfig -p | grep -q 'libpangoft2-1.0.so.0' \
+   || ! ldconfig -p | grep -q 'libharfbuzz-subset.so.0' || ! fc-list 2>/dev/null | grep -q .; then
+  echo "installing WeasyPrint's system libraries (Debian packages)..." >&2
+  apt_install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fontconfig
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv 2>/dev/null || { apt_install python3-venv && "$PYTHON" -m venv .venv; }
+fi
+
+stamp=".venv/.drauditor-installed"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1) extras=${EXTRAS}"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${EXTRAS:+[$EXTRAS]}" 2>&1 \
+    | grep -v '^WARNING: Location' || true
+  .venv/bin/python -c 'import auditor, weasyprint' # fail here, clearly, if the install did not work
+  echo "$want" > "$stamp"
+fi
