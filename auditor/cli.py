@@ -10,16 +10,19 @@ from pathlib import Path
 import click
 
 from auditor import __version__
-from auditor.config import load_config
+from auditor.capture import write_snapshot
+from auditor.config import AuditConfig, load_config
 from auditor.engine import ReportWriteError, audit, build_context, write_reports
 from auditor.errors import InputError
 from auditor.evidence import EvidenceStore
 from auditor.evidence_io import import_json
+from auditor.inventory import Estate
+from auditor.live import LiveOptions, load_live
 from auditor.model import Severity
 from auditor.registry import discover
 from auditor.report.model import Report
 from auditor.report.terminal import summary_lines
-from auditor.snapshot import load_snapshot
+from auditor.snapshot import load_ceph, load_snapshot
 
 EXIT_INPUT_ERROR = 2
 _SEVERITIES = click.Choice([s.value for s in Severity])
@@ -36,13 +39,70 @@ def main() -> None:
     """Metro-DR readiness audits and evidence for OpenShift Virtualization VMs."""
 
 
-def _run_audit(
-    snapshot: Path, output_dir: Path, config_path: Path | None, fail_on: str | None, evidence: Path | None
-) -> Report:
-    config = load_config(config_path)
-    if fail_on:
-        config = config.model_copy(update={"fail_on": Severity(fail_on)})
-    report = audit(build_context(load_snapshot(snapshot), config, evidence))
+def _live_options(command):
+    """The flags that point drauditor at live clusters, shared by audit and capture."""
+    options = [
+        click.option(
+            "--kubeconfig",
+            type=click.Path(path_type=Path),
+            help="Kubeconfig (default: $KUBECONFIG, ~/.kube/config, or the pod's service account).",
+        ),
+        click.option("--hub-context", help="Kubeconfig context of the RHACM hub (default: the current context)."),
+        click.option(
+            "--cluster",
+            "cluster_specs",
+            multiple=True,
+            metavar="NAME=CONTEXT",
+            help="A managed cluster: its DRCluster name and kubeconfig context (repeat for each).",
+        ),
+        click.option(
+            "--ceph",
+            "ceph_dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            help="Folder of Ceph JSON outputs (the ceph/ files of docs/contract.md).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _parse_clusters(specs: tuple[str, ...]) -> dict[str, str | None]:
+    clusters: dict[str, str | None] = {}
+    for spec in specs:
+        name, sep, context = spec.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{spec!r} is not NAME=CONTEXT", param_hint="--cluster")
+        clusters[name] = context or None
+    return clusters
+
+
+def _estate(
+    snapshot: Path | None,
+    config: AuditConfig,
+    kubeconfig: Path | None,
+    hub_context: str | None,
+    cluster_specs: tuple[str, ...],
+    ceph_dir: Path | None,
+) -> Estate:
+    """The audit's input: a snapshot directory, or live clusters (flags first, then the config's live section)."""
+    if snapshot is not None:
+        if cluster_specs or hub_context or kubeconfig or ceph_dir:
+            raise click.UsageError("give either --snapshot or the live flags (--kubeconfig/--hub-context/--cluster)")
+        return load_snapshot(snapshot)
+    clusters = _parse_clusters(cluster_specs) or dict(config.live.clusters)
+    if not clusters:
+        raise click.UsageError("give --snapshot DIR, or --cluster NAME=CONTEXT (or live.clusters in --config)")
+    ceph_digests: dict[str, str] = {}
+    ceph = load_ceph(ceph_dir, ceph_dir.parent, ceph_digests) if ceph_dir else None
+    options = LiveOptions(kubeconfig=kubeconfig or config.live.kubeconfig)
+    estate = load_live(hub_context or config.live.hub_context, clusters, options, ceph=ceph)
+    estate.input_digests.update(ceph_digests)
+    return estate
+
+
+def _run_audit(estate: Estate, config: AuditConfig, output_dir: Path, evidence: Path | None) -> Report:
+    report = audit(build_context(estate, config, evidence))
     try:
         write_reports(report, output_dir)
     except ReportWriteError as exc:
@@ -53,25 +113,61 @@ def _run_audit(
 
 
 @main.command("audit")
-@click.option(
-    "--snapshot", type=click.Path(path_type=Path), required=True, help="Snapshot directory (docs/contract.md)."
-)
+@click.option("--snapshot", type=click.Path(path_type=Path), help="Snapshot directory (docs/contract.md).")
+@_live_options
 @click.option("--output-dir", type=click.Path(path_type=Path), required=True, help="Where the reports go.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Audit configuration YAML.")
 @click.option("--fail-on", type=_SEVERITIES, help="Lowest severity of a failure that makes the verdict not-ready.")
 @click.option("--evidence", type=click.Path(path_type=Path), help="Evidence store (SQLite) with drill history.")
 def audit_command(
-    snapshot: Path, output_dir: Path, config_path: Path | None, fail_on: str | None, evidence: Path | None
+    snapshot: Path | None,
+    kubeconfig: Path | None,
+    hub_context: str | None,
+    cluster_specs: tuple[str, ...],
+    ceph_dir: Path | None,
+    output_dir: Path,
+    config_path: Path | None,
+    fail_on: str | None,
+    evidence: Path | None,
 ) -> None:
-    """Audit a captured estate and write report.json, report.junit.xml, report.html and report.pdf."""
+    """Audit a snapshot or live clusters; write report.json, report.junit.xml, report.html and report.pdf."""
     try:
-        report = _run_audit(snapshot, output_dir, config_path, fail_on, evidence)
+        config = load_config(config_path)
+        if fail_on:
+            config = config.model_copy(update={"fail_on": Severity(fail_on)})
+        estate = _estate(snapshot, config, kubeconfig, hub_context, cluster_specs, ceph_dir)
+        report = _run_audit(estate, config, output_dir, evidence)
     except InputError as exc:
         _fail(str(exc))
     for line in summary_lines(report, colour=sys.stdout.isatty()):
         click.echo(line)
     click.echo(f"Reports: {output_dir}/report.{{json,junit.xml,html,pdf}}")
     sys.exit(report.exit_code)
+
+
+@main.command()
+@_live_options
+@click.option("--output", type=click.Path(path_type=Path), required=True, help="New snapshot directory.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Configuration with a live section.")
+def capture(
+    kubeconfig: Path | None,
+    hub_context: str | None,
+    cluster_specs: tuple[str, ...],
+    ceph_dir: Path | None,
+    output: Path,
+    config_path: Path | None,
+) -> None:
+    """Read live clusters once and write a snapshot directory that `audit --snapshot` accepts."""
+    try:
+        estate = _estate(None, load_config(config_path), kubeconfig, hub_context, cluster_specs, ceph_dir)
+        write_snapshot(estate, output)
+    except (InputError, FileExistsError) as exc:
+        _fail(str(exc))
+    for cluster, kind, reason in estate.unavailable():
+        click.echo(f"not captured: {kind} on {cluster}: {reason}", err=True)
+    counts = ", ".join(f"{inv.name} {len(inv)}" for inv in estate.inventories())
+    click.echo(f"captured {counts} objects into {output}")
+    sys.exit(3 if estate.unavailable() else 0)
 
 
 @main.command()
@@ -87,9 +183,7 @@ def demo(output_dir: Path) -> None:
             store.unlink(missing_ok=True)
             try:
                 import_json(store, estate / "drills.json")
-                report = _run_audit(
-                    estate, out, estate / "config.yaml" if (estate / "config.yaml").exists() else None, None, store
-                )
+                report = _run_audit(load_snapshot(estate), load_config(None), out, store)
             except InputError as exc:
                 _fail(f"sample estate {estate.name}: {exc}")
             counts = ", ".join(f"{n} {s}" for s, n in report.summary.items() if n)

@@ -18,9 +18,7 @@ class _Strict(BaseModel):
 class Thresholds(_Strict):
     rtt_ms_max: float = Field(10.0, gt=0)
     # Auditors ask where a number came from; the report prints this next to the threshold.
-    rtt_ms_source: str = (
-        "OpenShift Virtualization Metro-DR documentation: at most 10 ms RTT between data sites"
-    )
+    rtt_ms_source: str = "OpenShift Virtualization Metro-DR documentation: at most 10 ms RTT between data sites"
     failover_test_max_age_days: int = Field(90, gt=0)
 
 
@@ -32,8 +30,17 @@ class Evidence(_Strict):
     path: Path | None = None  # SQLite evidence store holding drill history
 
 
+class Live(_Strict):
+    """Where a live audit reads from; command-line flags override these."""
+
+    kubeconfig: Path | None = None
+    hub_context: str | None = None
+    clusters: dict[str, str | None] = {}  # managed cluster name (as in DRPolicy.spec.drClusters) -> context
+
+
 class AuditConfig(_Strict):
     fail_on: Severity = Severity.INFO
+    live: Live = Live()
     thresholds: Thresholds = Thresholds()
     scope: Scope = Scope()
     evidence: Evidence = Evidence()
@@ -48,13 +55,13 @@ def load_config(path: Path | None) -> AuditConfig:
     try:
         config = AuditConfig.model_validate(docs[0])
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise InputError(f"{path}: invalid configuration: {problems}") from exc
+    # Paths in the file are relative to the file, so a config travels together with its store and kubeconfig.
+    base = Path(path).parent
     if config.evidence.path is not None and not config.evidence.path.is_absolute():
-        # relative to the config file, so a config and its store can travel together
-        config = config.model_copy(
-            update={"evidence": Evidence(path=(Path(path).parent / config.evidence.path).resolve())}
-        )
+        config = config.model_copy(update={"evidence": Evidence(path=(base / config.evidence.path).resolve())})
+    if config.live.kubeconfig is not None and not config.live.kubeconfig.is_absolute():
+        live = config.live.model_copy(update={"kubeconfig": (base / config.live.kubeconfig).resolve()})
+        config = config.model_copy(update={"live": live})
     return config

@@ -85,10 +85,6 @@ def _validated(obj: Any, where: str) -> dict[str, Any]:
     if namespace is not None and not isinstance(namespace, str):
         raise InputError(f"{where}: {obj['kind']} {metadata['name']}: metadata.namespace must be a string")
     labels = metadata.get("labels")
-    if labels is not None and not (
-        isinstance(labels, dict) and all(isinstance(v, str) for v in labels.values())
-    ):
-        raise InputError(
-            f"{where}: {obj['kind']} {metadata['name']}: metadata.labels must map strings to strings"
-        )
+    if labels is not None and not (isinstance(labels, dict) and all(isinstance(v, str) for v in labels.values())):
+        raise InputError(f"{where}: {obj['kind']} {metadata['name']}: metadata.labels must map strings to strings")
     return obj

@@ -25,7 +25,8 @@ def build_context(estate: Estate, config: AuditConfig, evidence_path: Path | Non
         with EvidenceStore(path) as store:
             drills = tuple(store.drills())
     if estate.captured_at is not None:
-        now, now_source = estate.captured_at, "snapshot capturedAt"
+        now = estate.captured_at
+        now_source = "start of the live read" if estate.source == "live" else "snapshot capturedAt"
     else:
         now, now_source = datetime.now(UTC), "current time (the snapshot has no capturedAt)"
     return AuditContext(

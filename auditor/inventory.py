@@ -35,11 +35,7 @@ def labels_of(obj: Obj) -> dict[str, str]:
 
 def conditions(obj: Obj) -> dict[str, dict[str, Any]]:
     """status.conditions by type (the last entry wins, as controllers overwrite in place)."""
-    return {
-        c.get("type", ""): c
-        for c in ((obj.get("status") or {}).get("conditions") or [])
-        if isinstance(c, dict)
-    }
+    return {c.get("type", ""): c for c in ((obj.get("status") or {}).get("conditions") or []) if isinstance(c, dict)}
 
 
 def condition_true(obj: Obj, condition_type: str) -> bool:
@@ -51,6 +47,9 @@ class Inventory:
 
     def __init__(self, name: str, objects: Iterable[Obj] = ()) -> None:
         self.name = name
+        # Kinds that could not be read, with why (not served, forbidden, unreachable): checks that need them
+        # become error findings instead of judging an inventory that silently lacks them.
+        self.unavailable: dict[str, str] = {}
         self._by_kind: dict[str, list[Obj]] = defaultdict(list)
         self._by_key: dict[tuple[str, str | None, str], Obj] = {}
         self._by_namespace: dict[tuple[str, str | None], list[Obj]] = defaultdict(list)
@@ -110,3 +109,12 @@ class Estate:
     source: str
     origin: str
     input_digests: dict[str, str] = field(default_factory=dict)
+
+    def inventories(self) -> list[Inventory]:
+        return [self.hub, *(self.clusters[name] for name in sorted(self.clusters))]
+
+    def unavailable(self) -> list[tuple[str, str, str]]:
+        """(cluster, kind, reason) for everything the source could not read."""
+        return [
+            (inv.name, kind, reason) for inv in self.inventories() for kind, reason in sorted(inv.unavailable.items())
+        ]

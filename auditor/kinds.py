@@ -33,14 +33,11 @@ KINDS: dict[str, KindInfo] = {
     "ManagedCluster": KindInfo(_OCM_CLUSTER, "v1", "ManagedCluster", "managedclusters", False),
     "Placement": KindInfo(_OCM_CLUSTER, "v1beta1", "Placement", "placements", True),
     "PlacementDecision": KindInfo(_OCM_CLUSTER, "v1beta1", "PlacementDecision", "placementdecisions", True),
+    "PlacementRule": KindInfo("apps.open-cluster-management.io", "v1", "PlacementRule", "placementrules", True),
     # managed clusters
-    "VolumeReplicationGroup": KindInfo(
-        _RAMEN, "v1alpha1", "VolumeReplicationGroup", "volumereplicationgroups", True
-    ),
+    "VolumeReplicationGroup": KindInfo(_RAMEN, "v1alpha1", "VolumeReplicationGroup", "volumereplicationgroups", True),
     "VirtualMachine": KindInfo("kubevirt.io", "v1", "VirtualMachine", "virtualmachines", True),
-    "VirtualMachineInstance": KindInfo(
-        "kubevirt.io", "v1", "VirtualMachineInstance", "virtualmachineinstances", True
-    ),
+    "VirtualMachineInstance": KindInfo("kubevirt.io", "v1", "VirtualMachineInstance", "virtualmachineinstances", True),
     "DataVolume": KindInfo("cdi.kubevirt.io", "v1beta1", "DataVolume", "datavolumes", True),
     "PersistentVolumeClaim": KindInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True),
     "StorageClass": KindInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses", False),
@@ -61,3 +58,24 @@ def kind_key(api_version: str, kind: str) -> str:
     if known:
         return known
     return f"{kind}.{group}" if group else kind
+
+
+# What a live audit lists on each side. Kinds a check reads must appear here, or a live audit never sees them.
+HUB_KINDS = (
+    "DRPolicy",
+    "DRCluster",
+    "DRPlacementControl",
+    "ManagedCluster",
+    "Placement",
+    "PlacementDecision",
+    "PlacementRule",
+)
+MANAGED_KINDS = (
+    "VolumeReplicationGroup",
+    "VirtualMachine",
+    "VirtualMachineInstance",
+    "DataVolume",
+    "PersistentVolumeClaim",
+    "StorageClass",
+    "Namespace",
+)

@@ -41,9 +41,7 @@ class ResourceRef:
     @classmethod
     def of(cls, obj: dict[str, Any]) -> ResourceRef:
         meta = obj.get("metadata") or {}
-        return cls(
-            obj.get("apiVersion", ""), obj.get("kind", ""), meta.get("name", ""), meta.get("namespace")
-        )
+        return cls(obj.get("apiVersion", ""), obj.get("kind", ""), meta.get("name", ""), meta.get("namespace"))
 
     def display(self) -> str:
         where = f"{self.namespace}/" if self.namespace else ""

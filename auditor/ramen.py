@@ -12,7 +12,6 @@ from typing import Any
 from auditor.inventory import Inventory, Obj, conditions, labels_of, name_of, namespace_of
 
 PLACEMENT_LABEL = "cluster.open-cluster-management.io/placement"
-PLACEMENT_RULE_KEY = "PlacementRule.apps.open-cluster-management.io"
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ def placement_cluster(hub: Inventory, drpc: Obj) -> tuple[str | None, str]:
     ref_namespace = ref.get("namespace") or namespace_of(drpc)
     ref_name = ref.get("name")
     if ref.get("kind") == "PlacementRule":
-        rule = hub.get(PLACEMENT_RULE_KEY, ref_name or "", ref_namespace)
+        rule = hub.get("PlacementRule", ref_name or "", ref_namespace)
         decisions = ((rule or {}).get("status") or {}).get("decisions") or []
     else:
         decisions = [
@@ -118,7 +117,5 @@ def unhealthy_pvc_conditions(entry: Obj) -> dict[str, str]:
     return {
         c.get("type", "?"): f"{c.get('status')} ({c.get('message') or c.get('reason') or 'no reason given'})"
         for c in found
-        if c.get("type") not in _PVC_CONDITIONS_NOT_JUDGED
-        and c.get("reason") != "Unused"
-        and c.get("status") != "True"
+        if c.get("type") not in _PVC_CONDITIONS_NOT_JUDGED and c.get("reason") != "Unused" and c.get("status") != "True"
     }

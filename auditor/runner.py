@@ -11,17 +11,35 @@ def _error(check_id: str, title: str, severity: Severity, message: str, evidence
     return Finding(check_id, title, Status.ERROR, severity, message, evidence=evidence)
 
 
-def run_check(check: Check, ctx: AuditContext) -> list[Finding]:
+def unreadable_inputs(check: Check, ctx: AuditContext) -> list[Finding]:
+    """Error findings for every kind the check reads that the source could not read, on any cluster."""
     meta = check.meta
+    return [
+        Finding(
+            meta.id,
+            meta.title,
+            Status.ERROR,
+            meta.severity,
+            f"Cannot evaluate: {kind} could not be read on {cluster}: {reason}.",
+            cluster=cluster,
+            evidence={"kind": kind, "cluster": cluster, "reason": reason},
+        )
+        for cluster, kind, reason in ctx.estate.unavailable()
+        if kind in meta.kinds_read
+    ]
+
+
+def run_check(check: Check, ctx: AuditContext) -> list[Finding]:
+    """The check's findings; never judged on an inventory that silently lacks a kind it reads."""
+    meta = check.meta
+    unreadable = unreadable_inputs(check, ctx)
+    if unreadable:
+        return unreadable
     try:
         findings = list(check.run(ctx))
     except Exception as exc:
         summary = f"{type(exc).__name__}: {exc}"
-        return [
-            _error(
-                meta.id, meta.title, meta.severity, f"The check crashed: {summary}", {"exception": summary}
-            )
-        ]
+        return [_error(meta.id, meta.title, meta.severity, f"The check crashed: {summary}", {"exception": summary})]
     if not findings:
         return [_error(meta.id, meta.title, meta.severity, "The check returned no findings.", {})]
     foreign = [f for f in findings if f.check_id != meta.id]

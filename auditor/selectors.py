@@ -39,9 +39,7 @@ def mismatches(selector: dict[str, Any] | None, labels: dict[str, str] | None) -
         return ["no selector is set"]
     labels = labels or {}
     reasons = [
-        f"label {key}={value} expected, found {key}={labels[key]}"
-        if key in labels
-        else f"label {key}={value} missing"
+        f"label {key}={value} expected, found {key}={labels[key]}" if key in labels else f"label {key}={value} missing"
         for key, value in (selector.get("matchLabels") or {}).items()
         if labels.get(key) != value
     ]

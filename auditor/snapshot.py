@@ -27,15 +27,22 @@ def load_snapshot(root: Path) -> Estate:
     cluster_dirs = sorted(p for p in clusters_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not cluster_dirs:
         raise InputError(f"{clusters_dir}: no managed cluster folders")
-    return Estate(
+    captured_at, unavailable = _manifest(root, digests)
+    estate = Estate(
         hub=_load_inventory("hub", hub_dir, root, digests),
         clusters={d.name: _load_inventory(d.name, d, root, digests) for d in cluster_dirs},
-        ceph=_load_ceph(root / "ceph", root, digests),
-        captured_at=_captured_at(root, digests),
+        ceph=load_ceph(root / "ceph", root, digests),
+        captured_at=captured_at,
         source="snapshot",
         origin=str(root),
         input_digests=digests,
     )
+    inventories = {inv.name: inv for inv in estate.inventories()}
+    for cluster, kinds in unavailable.items():
+        if cluster not in inventories:
+            raise InputError(f"{root / 'snapshot.yaml'}: unavailable names cluster {cluster!r}, which has no folder")
+        inventories[cluster].unavailable.update(kinds)
+    return estate
 
 
 def _files(folder: Path) -> list[Path]:
@@ -59,14 +66,13 @@ def _load_inventory(name: str, folder: Path, root: Path, digests: dict[str, str]
                 meta = obj["metadata"]
                 where = f"{meta.get('namespace')}/{meta['name']}" if meta.get("namespace") else meta["name"]
                 raise InputError(
-                    f"{path}:{line}: {obj['kind']} {where} appears twice in {name} "
-                    f"(first in {seen_in[id(previous)]})"
+                    f"{path}:{line}: {obj['kind']} {where} appears twice in {name} (first in {seen_in[id(previous)]})"
                 )
             seen_in[id(obj)] = f"{path}:{line}"
     return inventory
 
 
-def _load_ceph(folder: Path, root: Path, digests: dict[str, str]) -> CephData:
+def load_ceph(folder: Path, root: Path, digests: dict[str, str]) -> CephData:
     if not folder.is_dir():
         return CephData(origin=str(folder))
     outputs = {}
@@ -78,18 +84,25 @@ def _load_ceph(folder: Path, root: Path, digests: dict[str, str]) -> CephData:
     return CephData(outputs=outputs, origin=str(folder))
 
 
-def _captured_at(root: Path, digests: dict[str, str]) -> datetime | None:
+def _manifest(root: Path, digests: dict[str, str]) -> tuple[datetime | None, dict[str, dict[str, str]]]:
+    """snapshot.yaml: capturedAt, and what the capture could not read (cluster -> kind -> reason)."""
     path = root / "snapshot.yaml"
     if not path.exists():
-        return None
+        return None, {}
     _record_digest(path, root, digests)
     docs = [doc for _, doc in documents(path)]
     if len(docs) != 1 or not isinstance(docs[0], dict):
         raise InputError(f"{path}: expected one mapping with capturedAt")
     value = docs[0].get("capturedAt")
-    if value is None:
-        return None
-    moment = parse_time(value)
-    if moment is None:
-        raise InputError(f"{path}: capturedAt {value!r} is not an RFC 3339 timestamp")
-    return moment
+    moment = None
+    if value is not None:
+        moment = parse_time(value)
+        if moment is None:
+            raise InputError(f"{path}: capturedAt {value!r} is not an RFC 3339 timestamp")
+    unavailable = docs[0].get("unavailable") or {}
+    if not isinstance(unavailable, dict) or not all(
+        isinstance(kinds, dict) and all(isinstance(k, str) and isinstance(r, str) for k, r in kinds.items())
+        for kinds in unavailable.values()
+    ):
+        raise InputError(f"{path}: unavailable must map cluster names to {{kind: reason}}")
+    return moment, unavailable

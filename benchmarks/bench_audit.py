@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from auditor.report.html import write_html
-from auditor.report.pdf import write_pdf
 from estate_generator import write_estate
 
 from auditor.config import AuditConfig
 from auditor.engine import audit, build_context
+from auditor.report.html import write_html
+from auditor.report.pdf import write_pdf
 from auditor.snapshot import load_snapshot
 
 SAMPLE_CEPH = Path(__file__).resolve().parent.parent / "samples" / "healthy" / "ceph"

@@ -86,10 +86,16 @@ def _finding(ctx: AuditContext, app: Application, drills: list[DrillRecord], max
     resource = ResourceRef.of(app.drpc)
     consulted = f"evidence store {ctx.evidence_source}" if ctx.evidence_source else "no evidence store configured"
     if not candidates:
+        unsuccessful = (
+            f"; its {len(drills)} drill(s) on record all failed, the latest {drills[-1].id} on "
+            f"{drills[-1].finished_at.date().isoformat()} ended in {drills[-1].outcome}"
+            if drills
+            else ""
+        )
         return META.finding(
             Status.FAIL,
             f"No successful failover test on record for DRPC {app.key} ({consulted}; the DRPC shows no completed "
-            "Failover or Relocate).",
+            f"Failover or Relocate{unsuccessful}).",
             cluster="hub",
             resource=resource,
             evidence=evidence,

@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from click.testing import CliRunner
-from estates import SAMPLES
+from helpers import SAMPLES
 from pypdf import PdfReader
 
 from auditor.cli import main

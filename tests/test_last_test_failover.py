@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from estates import SAMPLES, by_resource, context, run, sample
+from helpers import SAMPLES, by_resource, context_for, run, sample
 
 from auditor.config import AuditConfig, Thresholds
 from auditor.evidence import EvidenceStore
@@ -26,7 +26,7 @@ def findings_with_store(estate_name: str, tmp_path: Path, **kwargs):
     store = store_with(tmp_path, estate_name)
     with EvidenceStore(store) as opened:
         drills = opened.drills()
-    return run(CHECK, context(sample(estate_name), drills=drills, store=str(store), **kwargs)), drills
+    return run(CHECK, context_for(sample(estate_name), drills=drills, store=str(store), **kwargs)), drills
 
 
 def test_healthy_every_application_tested_recently(tmp_path: Path) -> None:
@@ -52,11 +52,12 @@ def test_broken_protection_stale_missing_and_failed(tmp_path: Path) -> None:
         f for f in findings if "erp" in f.evidence["drpc"] or any("erp" in d["id"] for d in f.evidence["drills"])
     )
     assert erp.status is Status.FAIL  # its only drill failed: a failure never counts as a test passed
+    assert "drill(s) on record all failed" in erp.message and "ended in failure" in erp.message
     assert all(f.status is Status.FAIL for f in findings)
 
 
 def test_without_a_store_only_ramen_counts_and_the_message_says_so() -> None:
-    findings = run(CHECK, context(sample("healthy")))
+    findings = run(CHECK, context_for(sample("healthy")))
     by_source = {f.status: f for f in findings}
     assert by_source[Status.PASS].evidence["source"] == "DRPC status"
     assert "no evidence store configured" in by_source[Status.FAIL].message
@@ -74,7 +75,7 @@ def test_latest_drill_failed_after_a_success_warns(tmp_path: Path) -> None:
             "finished_at": success.finished_at + timedelta(days=3),
         }
     )
-    findings = run(CHECK, context(sample("healthy"), drills=[*drills, failed], store="x"))
+    findings = run(CHECK, context_for(sample("healthy"), drills=[*drills, failed], store="x"))
     finding = next(f for f in findings if f.evidence["drills"] and f.evidence["drpc"].endswith(success.app_name))
     assert finding.status is Status.WARN
     assert "latest drill later-failure" in finding.message and "ended in failure" in finding.message
@@ -98,11 +99,11 @@ def test_now_comes_from_captured_at_not_the_wall_clock(tmp_path: Path) -> None:
 def test_no_drpc_is_a_skip() -> None:
     estate = sample("healthy")
     estate.hub._by_kind.pop("DRPlacementControl")
-    (finding,) = run(CHECK, context(estate))
+    (finding,) = run(CHECK, context_for(estate))
     assert finding.status is Status.SKIP
 
 
 def test_findings_name_the_drpc() -> None:
-    findings = run(CHECK, context(sample("healthy")))
+    findings = run(CHECK, context_for(sample("healthy")))
     assert all(f.resource.kind == "DRPlacementControl" for f in findings)
     assert len(by_resource(findings)) == len(findings)

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from importlib.metadata import EntryPoint
 
 import pytest
+from helpers import context_for
 
 from auditor import registry
-from auditor.config import AuditConfig
-from auditor.context import AuditContext
-from auditor.inventory import CephData, Estate, Inventory
 from auditor.model import Status
 from auditor.runner import run_checks
 
 BUILTIN = {"vm_dr_coverage", "ceph_stretch_health", "intersite_rtt", "last_test_failover"}
-
-
-def empty_context() -> AuditContext:
-    estate = Estate(Inventory("hub"), {"east": Inventory("east")}, CephData(), None, "snapshot", "test")
-    return AuditContext(estate, AuditConfig(), (), None, datetime(2026, 11, 20, tzinfo=UTC), "test")
 
 
 def with_entry_points(monkeypatch: pytest.MonkeyPatch, points: dict[str, str]) -> None:
@@ -49,7 +41,7 @@ def test_broken_packs_become_error_findings(monkeypatch: pytest.MonkeyPatch) -> 
     checks, failures = registry.discover()
     assert {c.meta.id for c in checks} == {"crashing", "silent"}
     assert {f.check_id for f in failures} == {"misnamed", "missing"}
-    findings = {f.check_id: f for f in run_checks(empty_context(), checks, failures)}
+    findings = {f.check_id: f for f in run_checks(context_for(), checks, failures)}
     assert all(f.status is Status.ERROR for f in findings.values())
     assert findings["crashing"].message == "The check crashed: KeyError: 'status'"
     assert findings["silent"].message == "The check returned no findings."
@@ -59,6 +51,6 @@ def test_broken_packs_become_error_findings(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_builtin_checks_never_crash_on_an_empty_estate() -> None:
     checks, failures = registry.discover()
-    findings = run_checks(empty_context(), checks, failures)
+    findings = run_checks(context_for(), checks, failures)
     assert {f.check_id for f in findings} == BUILTIN
     assert not any("crashed" in f.message for f in findings)

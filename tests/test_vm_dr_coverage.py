@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from estates import by_resource, context, run, sample
+from helpers import by_resource, context_for, run, sample
 
 from auditor.config import AuditConfig, Scope
 from auditor.inventory import conditions, namespace_of
@@ -20,7 +20,7 @@ def estate():
 
 
 def findings_for(estate, **kwargs):
-    return run(CHECK, context(estate, **kwargs))
+    return run(CHECK, context_for(estate, **kwargs))
 
 
 def vm_with_pvc_disk(estate, cluster="prod-east"):
@@ -200,7 +200,7 @@ def test_more_than_one_drpc_in_a_namespace_picks_the_selecting_one(estate) -> No
 
 
 def test_broken_protection_sample_fails_exactly_the_intended_vms() -> None:
-    findings = run(CHECK, context(sample("broken-protection")))
+    findings = run(CHECK, context_for(sample("broken-protection")))
     failing = {f"{f.resource.namespace}/{f.resource.name}" for f in findings if f.status is Status.FAIL}
     passing = {f"{f.resource.namespace}/{f.resource.name}" for f in findings if f.status is Status.PASS}
     assert {"sandbox/sandbox-vm"} <= failing

@@ -1,0 +1,297 @@
+"""The live source: reads the hub and the managed clusters through the Kubernetes API, strictly read-only.
+
+Discovery first (a kind that is not served is reported, not crashed on), then one paginated list per kind per
+cluster, clusters in parallel, every request with a timeout, and retries with backoff on 429 and 5xx that honour
+Retry-After. Whatever cannot be read is recorded on the inventory, so the checks that need it become error findings
+while everything else is still audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes import config as kube_config
+from kubernetes.client import ApiClient, Configuration
+from kubernetes.config.config_exception import ConfigException
+
+from auditor.errors import InputError
+from auditor.inventory import CephData, Estate, Inventory
+from auditor.kinds import HUB_KINDS, KINDS, MANAGED_KINDS, KindInfo
+
+PAGE_SIZE = 500
+MAX_LIST_RESTARTS = 3
+
+
+@dataclass(frozen=True)
+class Target:
+    """One cluster to read: its name in the audit and its kubeconfig context (None: the current context)."""
+
+    name: str
+    context: str | None
+    kinds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    kubeconfig: Path | None = None  # None: $KUBECONFIG or ~/.kube/config, or in-cluster inside a pod
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    attempts: int = 5  # per request, for 429, 5xx and connection failures
+    backoff_seconds: float = 0.5  # first retry delay; doubles per attempt
+    max_backoff_seconds: float = 30.0
+    page_size: int = PAGE_SIZE
+
+
+class ApiFailure(Exception):
+    """A request the server answered with a final error (4xx other than 429)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"HTTP {status}: {reason}")
+        self.status = status
+        self.reason = reason
+
+
+class Unreachable(Exception):
+    """The server did not answer usefully after every retry."""
+
+
+@dataclass
+class RequestStats:
+    """Requests made, shared by the reader threads (hence the lock)."""
+
+    requests: int = 0
+    retries: int = 0
+    by_cluster: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, cluster: str, *, retry: bool = False) -> None:
+        with self._lock:
+            if retry:
+                self.retries += 1
+            else:
+                self.requests += 1
+                self.by_cluster[cluster] = self.by_cluster.get(cluster, 0) + 1
+
+
+def api_client(kubeconfig: Path | None, context: str | None) -> ApiClient:
+    """A client for one context; in-cluster configuration when running in a pod with no kubeconfig given."""
+    try:
+        if kubeconfig is None and context is None and "KUBERNETES_SERVICE_HOST" in os.environ:
+            configuration = Configuration()
+            kube_config.load_incluster_config(client_configuration=configuration)
+            return ApiClient(configuration)
+        return kube_config.new_client_from_config(
+            config_file=str(kubeconfig) if kubeconfig else None, context=context, persist_config=False
+        )
+    except (ConfigException, OSError, TypeError, ValueError, AttributeError) as exc:
+        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        what = f"context {context!r}" if context else "the current context"
+        raise InputError(f"kubeconfig {where}: cannot use {what}: {exc}") from exc
+
+
+class ClusterReader:
+    """Reads one cluster. Never writes: every request is a GET."""
+
+    def __init__(
+        self,
+        name: str,
+        api: ApiClient,
+        options: LiveOptions,
+        stats: RequestStats,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.name = name
+        self.api = api
+        self.options = options
+        self.stats = stats
+        self._sleep = sleep
+
+    @property
+    def endpoint(self) -> str:
+        return self.api.configuration.host
+
+    def get(self, path: str, query: list[tuple[str, Any]] | None = None) -> dict[str, Any]:
+        last = ""
+        for attempt in range(self.options.attempts):
+            params = self.api.param_serialize(
+                method="GET",
+                resource_path=path,
+                query_params=query or [],
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )
+            self.stats.count(self.name)
+            delay = self.options.backoff_seconds * 2**attempt
+            try:
+                response = self.api.call_api(
+                    *params, _request_timeout=(self.options.connect_timeout, self.options.read_timeout)
+                )
+                body = response.read()
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if 200 <= response.status < 300:
+                    return json.loads(body)
+                reason = _status_message(body) or response.reason or ""
+                if response.status != 429 and response.status < 500:
+                    raise ApiFailure(response.status, reason)
+                last = f"HTTP {response.status}: {reason}"
+                delay = _retry_after(response.getheader("Retry-After")) or delay
+            if attempt + 1 < self.options.attempts:
+                self.stats.count(self.name, retry=True)
+                self._sleep(min(delay, self.options.max_backoff_seconds))
+        raise Unreachable(f"{self.options.attempts} attempts failed, the last with {last}")
+
+    def served(self, kinds: tuple[str, ...]) -> dict[str, tuple[KindInfo, str] | str]:
+        """For each kind: (its info, the group/version to list) if served, else why not."""
+        groups = {g["name"]: g for g in self.get("/apis").get("groups", [])}
+        resources: dict[str, set[str]] = {}
+        result: dict[str, tuple[KindInfo, str] | str] = {}
+        for kind in kinds:
+            info = KINDS[kind]
+            if info.group and info.group not in groups:
+                result[kind] = f"API group {info.group} is not served (is its operator or CRD installed?)"
+                continue
+            versions = [info.version] + [
+                v["version"]
+                for v in (groups[info.group]["versions"] if info.group else [])
+                if v["version"] != info.version
+            ]
+            for version in versions:
+                group_version = f"{info.group}/{version}" if info.group else version
+                if group_version not in resources:
+                    try:
+                        listed = self.get(_base(info.group, version))
+                    except ApiFailure as exc:
+                        if exc.status != 404:
+                            raise
+                        listed = {}
+                    resources[group_version] = {r["name"] for r in listed.get("resources", [])}
+                if info.plural in resources[group_version]:
+                    result[kind] = (info, version)
+                    break
+            else:
+                result[kind] = f"{info.plural}.{info.group or 'core'} is not served (is its CRD installed?)"
+        return result
+
+    def list_all(self, info: KindInfo, version: str) -> list[dict[str, Any]]:
+        """Every object of one kind across all namespaces, page by page; an expired continue restarts the list."""
+        path = f"{_base(info.group, version)}/{info.plural}"
+        api_version = f"{info.group}/{version}" if info.group else version
+        for _ in range(MAX_LIST_RESTARTS):
+            items: list[dict[str, Any]] = []
+            token = ""
+            try:
+                while True:
+                    query: list[tuple[str, Any]] = [("limit", self.options.page_size)]
+                    if token:
+                        query.append(("continue", token))
+                    page = self.get(path, query)
+                    for item in page.get("items") or []:
+                        item.setdefault("apiVersion", api_version)
+                        item.setdefault("kind", info.kind)
+                        items.append(item)
+                    token = (page.get("metadata") or {}).get("continue") or ""
+                    if not token:
+                        return items
+            except ApiFailure as exc:
+                if exc.status != 410 or not token:
+                    raise
+        raise Unreachable(f"the list of {info.plural} expired {MAX_LIST_RESTARTS} times while paging")
+
+
+def _base(group: str, version: str) -> str:
+    return f"/apis/{group}/{version}" if group else f"/api/{version}"
+
+
+def _status_message(body: bytes) -> str:
+    try:
+        return str(json.loads(body).get("message", ""))
+    except (ValueError, AttributeError):
+        return body[:200].decode("utf-8", "replace")
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None  # an HTTP-date: fall back to our own backoff
+
+
+def read_cluster(reader: ClusterReader, kinds: tuple[str, ...]) -> tuple[Inventory, dict[str, str]]:
+    """The cluster's inventory and the SHA-256 of each kind's object list (provenance of live input)."""
+    inventory = Inventory(reader.name)
+    digests: dict[str, str] = {}
+    try:
+        served = reader.served(kinds)
+    except (ApiFailure, Unreachable) as exc:
+        reason = f"cannot read the API of {reader.name} at {reader.endpoint}: {exc}"
+        inventory.unavailable = dict.fromkeys(kinds, reason)
+        return inventory, digests
+    for kind, found in served.items():
+        if isinstance(found, str):
+            inventory.unavailable[kind] = found
+            continue
+        info, version = found
+        try:
+            items = reader.list_all(info, version)
+        except (ApiFailure, Unreachable) as exc:
+            outcome = "was refused" if isinstance(exc, ApiFailure) else "failed"
+            inventory.unavailable[kind] = (
+                f"list {info.plural}.{info.group or 'core'} on {reader.name} {outcome} ({exc})"
+            )
+            continue
+        for item in items:
+            inventory.add(item)
+        canonical = json.dumps(items, sort_keys=True, separators=(",", ":")).encode()
+        digests[f"live/{reader.name}/{kind}"] = hashlib.sha256(canonical).hexdigest()
+    return inventory, digests
+
+
+def targets(hub_context: str | None, clusters: dict[str, str | None]) -> list[Target]:
+    if not clusters:
+        raise InputError("a live audit needs at least one managed cluster (--cluster NAME=CONTEXT)")
+    return [Target("hub", hub_context, HUB_KINDS)] + [
+        Target(name, context, MANAGED_KINDS) for name, context in sorted(clusters.items())
+    ]
+
+
+def load_live(
+    hub_context: str | None,
+    clusters: dict[str, str | None],
+    options: LiveOptions | None = None,
+    stats: RequestStats | None = None,
+    ceph: CephData | None = None,
+) -> Estate:
+    options = options or LiveOptions()
+    stats = stats or RequestStats()
+    started = datetime.now(UTC)
+    readers = [
+        (ClusterReader(t.name, api_client(options.kubeconfig, t.context), options, stats), t.kinds)
+        for t in targets(hub_context, clusters)
+    ]
+    with ThreadPoolExecutor(max_workers=len(readers)) as pool:
+        results = list(pool.map(lambda pair: read_cluster(*pair), readers))
+    digests = {key: value for _, part in results for key, value in part.items()}
+    inventories = {reader.name: inventory for (reader, _), (inventory, _) in zip(readers, results, strict=True)}
+    origin = ", ".join(f"{reader.name}={reader.endpoint}" for reader, _ in readers)
+    return Estate(
+        hub=inventories.pop("hub"),
+        clusters=inventories,
+        ceph=ceph or CephData(origin="no Ceph outputs given (--ceph DIR)"),
+        captured_at=started,
+        source="live",
+        origin=origin,
+        input_digests=digests,
+    )

@@ -1,0 +1,113 @@
+"""The HTML report, and the print variant of the same page that the PDF renderer lays out.
+
+Templates and CSS are read through ``importlib.resources`` from the ``report_templates`` package, so an
+installed (even zipped) wheel renders exactly what the repository does. Every template autoescapes and
+every undefined name is an error: cluster data (VM names, condition messages) is untrusted text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Literal
+
+from jinja2 import BaseLoader, Environment, StrictUndefined, TemplateNotFound
+from jinja2.loaders import split_template_path
+
+from auditor.report import charts, views
+from auditor.report.model import Report
+from auditor.timeutil import human_age, rfc3339
+
+TEMPLATE_PACKAGE = "report_templates"
+PAGE_TEMPLATE = "report.html.j2"
+
+Medium = Literal["screen", "print"]
+
+
+class ResourceLoader(BaseLoader):
+    """Jinja loader over a package's resources (a directory, a wheel or a zip import alike)."""
+
+    def __init__(self, package: str) -> None:
+        self.package = package
+
+    def get_source(self, environment: Environment, template: str) -> tuple[str, str, None]:
+        resource = files(self.package).joinpath(*split_template_path(template))
+        if not resource.is_file():
+            raise TemplateNotFound(template)
+        # Packaged templates do not change under a running process: no reload check (uptodate None).
+        return resource.read_text(encoding="utf-8"), str(resource), None
+
+
+@dataclass(frozen=True)
+class Charts:
+    status: charts.Chart | None
+    coverage: charts.Chart | None
+    rtt: charts.Chart | None
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=ResourceLoader(TEMPLATE_PACKAGE),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(timestamp=_timestamp, number=_number, ms=_ms, days=_days, duration=_duration)
+    return env
+
+
+def render_page(
+    report: Report, *, medium: Medium, detail_limit: int | None = None, attachment_name: str | None = None
+) -> str:
+    """The report page for one medium; ``detail_limit`` caps findings printed per check (PDF page budget)."""
+    view = views.build(report, detail_limit=detail_limit)
+    return (
+        environment()
+        .get_template(PAGE_TEMPLATE)
+        .render(
+            report=report,
+            verdict=report.verdict,
+            summary=report.summary,
+            view=view,
+            charts=Charts(
+                status=charts.status_chart(view.status_breakdown),
+                coverage=charts.coverage_chart(view.app_coverage),
+                rtt=charts.rtt_chart(view.rtt_pairs),
+            ),
+            medium=medium,
+            attachment_name=attachment_name,
+        )
+    )
+
+
+def render_html(report: Report) -> str:
+    return render_page(report, medium="screen")
+
+
+def write_html(report: Report, path: Path) -> None:
+    Path(path).write_text(render_html(report), encoding="utf-8")
+
+
+def _timestamp(moment: datetime | None) -> str:
+    return rfc3339(moment) if moment else "not recorded"
+
+
+def _number(value: int) -> str:
+    return f"{value:,}"
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _days(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def _duration(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds:,.0f} s ({human_age(timedelta(seconds=seconds))})"
