@@ -79,3 +79,5 @@ MANAGED_KINDS = (
     "StorageClass",
     "Namespace",
 )
+# Legacy APIs that a current estate may not serve at all: not served means none exist, not "unreadable".
+OPTIONAL_KINDS = frozenset({"PlacementRule"})

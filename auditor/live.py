@@ -27,7 +27,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from auditor.errors import InputError
 from auditor.inventory import CephData, Estate, Inventory
-from auditor.kinds import HUB_KINDS, KINDS, MANAGED_KINDS, KindInfo
+from auditor.kinds import HUB_KINDS, KINDS, MANAGED_KINDS, OPTIONAL_KINDS, KindInfo
 
 PAGE_SIZE = 500
 MAX_LIST_RESTARTS = 3
@@ -51,6 +51,7 @@ class LiveOptions:
     backoff_seconds: float = 0.5  # first retry delay; doubles per attempt
     max_backoff_seconds: float = 30.0
     page_size: int = PAGE_SIZE
+    sleep: Callable[[float], None] = time.sleep  # between retries; tests inject a recorder
 
 
 class ApiFailure(Exception):
@@ -91,9 +92,15 @@ def api_client(kubeconfig: Path | None, context: str | None) -> ApiClient:
             configuration = Configuration()
             kube_config.load_incluster_config(client_configuration=configuration)
             return ApiClient(configuration)
-        return kube_config.new_client_from_config(
-            config_file=str(kubeconfig) if kubeconfig else None, context=context, persist_config=False
+        configuration = Configuration()
+        kube_config.load_kube_config(
+            config_file=str(kubeconfig) if kubeconfig else None,
+            context=context,
+            client_configuration=configuration,
+            persist_config=False,
         )
+        configuration.retries = False  # ClusterReader.get retries, honouring Retry-After; urllib3 must not add its own
+        return ApiClient(configuration)
     except (ConfigException, OSError, TypeError, ValueError, AttributeError) as exc:
         where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         what = f"context {context!r}" if context else "the current context"
@@ -109,13 +116,11 @@ class ClusterReader:
         api: ApiClient,
         options: LiveOptions,
         stats: RequestStats,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.name = name
         self.api = api
         self.options = options
         self.stats = stats
-        self._sleep = sleep
 
     @property
     def endpoint(self) -> str:
@@ -150,7 +155,7 @@ class ClusterReader:
                 delay = _retry_after(response.getheader("Retry-After")) or delay
             if attempt + 1 < self.options.attempts:
                 self.stats.count(self.name, retry=True)
-                self._sleep(min(delay, self.options.max_backoff_seconds))
+                self.options.sleep(min(delay, self.options.max_backoff_seconds))
         raise Unreachable(f"{self.options.attempts} attempts failed, the last with {last}")
 
     def served(self, kinds: tuple[str, ...]) -> dict[str, tuple[KindInfo, str] | str]:
@@ -241,7 +246,8 @@ def read_cluster(reader: ClusterReader, kinds: tuple[str, ...]) -> tuple[Invento
         return inventory, digests
     for kind, found in served.items():
         if isinstance(found, str):
-            inventory.unavailable[kind] = found
+            if kind not in OPTIONAL_KINDS:
+                inventory.unavailable[kind] = found
             continue
         info, version = found
         try:

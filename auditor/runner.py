@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from auditor.context import AuditContext
 from auditor.model import Finding, Severity, Status
 from auditor.registry import Check, LoadFailure
@@ -30,11 +32,23 @@ def unreadable_inputs(check: Check, ctx: AuditContext) -> list[Finding]:
 
 
 def run_check(check: Check, ctx: AuditContext) -> list[Finding]:
-    """The check's findings; never judged on an inventory that silently lacks a kind it reads."""
-    meta = check.meta
+    """The check's findings; never judged on an inventory that silently lacks a kind it reads.
+
+    A kind missing on the hub stops the check. A kind missing on some managed clusters leaves those clusters out
+    of the check's view, so what was read elsewhere is still judged.
+    """
     unreadable = unreadable_inputs(check, ctx)
-    if unreadable:
+    affected = {f.cluster for f in unreadable}
+    if not affected:
+        return _run(check, ctx)
+    if ctx.estate.hub.name in affected or not set(ctx.estate.clusters) - affected:
         return unreadable
+    view = replace(ctx.estate, clusters={n: inv for n, inv in ctx.estate.clusters.items() if n not in affected})
+    return unreadable + _run(check, replace(ctx, estate=view))
+
+
+def _run(check: Check, ctx: AuditContext) -> list[Finding]:
+    meta = check.meta
     try:
         findings = list(check.run(ctx))
     except Exception as exc:

@@ -209,3 +209,21 @@ def test_broken_protection_sample_fails_exactly_the_intended_vms() -> None:
     assert any(name.endswith("/crm-web") for name in failing)  # its DRPC is not PeerReady
     assert any(name.endswith("/erp-ledger") for name in failing)  # its VRG is missing
     assert any(name.endswith("/billing-db") for name in passing)
+
+
+def test_a_kind_unreadable_on_one_cluster_leaves_the_others_judged(estate) -> None:
+    estate.clusters["prod-west"].unavailable["VolumeReplicationGroup"] = "list refused (HTTP 403: forbidden)"
+    findings = findings_for(estate)
+    west = [f for f in findings if f.cluster == "prod-west"]
+    assert [f.status for f in west] == [Status.ERROR]
+    assert west[0].message == (
+        "Cannot evaluate: VolumeReplicationGroup could not be read on prod-west: list refused (HTTP 403: forbidden)."
+    )
+    assert {f.status for f in findings if f.cluster == "prod-east"} == {Status.PASS}
+
+
+def test_a_kind_unreadable_on_the_hub_stops_the_check(estate) -> None:
+    estate.hub.unavailable["DRPlacementControl"] = "drplacementcontrols.ramendr.openshift.io is not served"
+    (finding,) = findings_for(estate)
+    assert finding.status is Status.ERROR and finding.cluster == "hub"
+    assert "DRPlacementControl could not be read on hub" in finding.message
