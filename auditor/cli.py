@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from functools import partial
 from importlib.resources import as_file, files
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import click
 from auditor import __version__
 from auditor.capture import write_snapshot
 from auditor.config import AuditConfig, load_config
-from auditor.engine import ReportWriteError, audit, build_context, write_reports
+from auditor.engine import ReportWriteError, audit_released, write_reports
 from auditor.errors import InputError
 from auditor.evidence import EvidenceStore
 from auditor.evidence_io import import_json
@@ -101,8 +103,9 @@ def _estate(
     return estate
 
 
-def _run_audit(estate: Estate, config: AuditConfig, output_dir: Path, evidence: Path | None) -> Report:
-    report = audit(build_context(estate, config, evidence))
+def _run_audit(load: Callable[[], Estate], config: AuditConfig, output_dir: Path, evidence: Path | None) -> Report:
+    """Audits what ``load`` reads and writes every report; the estate is released before rendering starts."""
+    report = audit_released(load, config, evidence)
     try:
         write_reports(report, output_dir)
     except ReportWriteError as exc:
@@ -135,8 +138,12 @@ def audit_command(
         config = load_config(config_path)
         if fail_on:
             config = config.model_copy(update={"fail_on": Severity(fail_on)})
-        estate = _estate(snapshot, config, kubeconfig, hub_context, cluster_specs, ceph_dir)
-        report = _run_audit(estate, config, output_dir, evidence)
+        report = _run_audit(
+            lambda: _estate(snapshot, config, kubeconfig, hub_context, cluster_specs, ceph_dir),
+            config,
+            output_dir,
+            evidence,
+        )
     except InputError as exc:
         _fail(str(exc))
     for line in summary_lines(report, colour=sys.stdout.isatty()):
@@ -183,7 +190,7 @@ def demo(output_dir: Path) -> None:
             store.unlink(missing_ok=True)
             try:
                 import_json(store, estate / "drills.json")
-                report = _run_audit(load_snapshot(estate), load_config(None), out, store)
+                report = _run_audit(partial(load_snapshot, estate), load_config(None), out, store)
             except InputError as exc:
                 _fail(f"sample estate {estate.name}: {exc}")
             counts = ", ".join(f"{n} {s}" for s, n in report.summary.items() if n)

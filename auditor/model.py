@@ -55,6 +55,10 @@ class ResourceRef:
             "name": self.name,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResourceRef:
+        return cls(data["apiVersion"], data["kind"], data["name"], data.get("namespace"))
+
 
 @dataclass(frozen=True)
 class CheckMeta:
@@ -112,3 +116,17 @@ class Finding:
             "message": self.message,
             "evidence": self.evidence,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        resource = data.get("resource")
+        return cls(
+            check_id=data["check_id"],
+            title=data["title"],
+            status=Status(data["status"]),
+            severity=Severity(data["severity"]),
+            message=data["message"],
+            cluster=data.get("cluster"),
+            resource=ResourceRef.from_dict(resource) if resource else None,
+            evidence=data.get("evidence") or {},
+        )

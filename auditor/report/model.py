@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from auditor.model import CheckMeta, Finding, Severity, Status
-from auditor.timeutil import rfc3339
+from auditor.timeutil import parse_time, rfc3339
 
 SCHEMA = "drauditor.report/v1"
 
@@ -107,6 +107,37 @@ class Report:
             "findings": [f.to_dict() for f in self.findings],
             "inputs": self.input_digests,
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Report:
+        """The report as report.json holds it: what every other format is rendered from."""
+        scope = data["scope"]
+        captured_at = data.get("captured_at")
+        return cls(
+            generated_at=parse_time(data["generated_at"]),
+            tool_version=data["tool"]["version"],
+            scope=Scope(scope["hub"], tuple(scope["clusters"]), scope["source"], scope.get("origin", "")),
+            now=parse_time(data["now"]),
+            now_source=data["now_source"],
+            captured_at=parse_time(captured_at) if captured_at else None,
+            fail_on=Severity(data["fail_on"]),
+            checks=[
+                CheckMeta(
+                    c["id"],
+                    c["title"],
+                    Severity(c["severity"]),
+                    c["description"],
+                    c["rationale"],
+                    c["remediation"],
+                    tuple(c["kinds_read"]),
+                )
+                for c in data["checks"]
+            ],
+            findings=[Finding.from_dict(f) for f in data["findings"]],
+            thresholds=data["thresholds"],
+            evidence_source=data.get("evidence_source"),
+            input_digests=data.get("inputs") or {},
+        )
 
 
 _STATUS_ORDER = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.SKIP: 3, Status.PASS: 4}
