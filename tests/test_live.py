@@ -84,6 +84,12 @@ def kubeconfig_for(lab: Lab, user: str) -> Path:
     return lab.write_kubeconfig(lab.token(user))
 
 
+def live_flags(lab: Lab, user: str) -> list[str]:
+    """The CLI flags that audit the module's lab as ``user``."""
+    clusters = [flag for name in CLUSTERS for flag in ("--cluster", f"{name}={name}")]
+    return ["--kubeconfig", str(kubeconfig_for(lab, user)), "--hub-context", "hub", *clusters]
+
+
 def live_estate(lab: Lab, user: str, **options):
     return load_live(
         "hub",
@@ -143,14 +149,7 @@ def test_a_role_missing_one_kind_gives_an_error_naming_kind_cluster_and_verb(
         main,
         [
             "audit",
-            "--kubeconfig",
-            str(kubeconfig_for(estate_lab, "partial")),
-            "--hub-context",
-            "hub",
-            "--cluster",
-            "prod-east=prod-east",
-            "--cluster",
-            "prod-west=prod-west",
+            *live_flags(estate_lab, "partial"),
             "--ceph",
             str(SAMPLES / "healthy" / "ceph"),
             "--evidence",
@@ -247,14 +246,7 @@ def test_capture_command_writes_a_snapshot_the_audit_accepts(estate_lab: Lab, tm
         main,
         [
             "capture",
-            "--kubeconfig",
-            str(kubeconfig_for(estate_lab, "auditor")),
-            "--hub-context",
-            "hub",
-            "--cluster",
-            "prod-east=prod-east",
-            "--cluster",
-            "prod-west=prod-west",
+            *live_flags(estate_lab, "auditor"),
             "--output",
             str(out),
         ],
