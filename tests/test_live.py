@@ -6,10 +6,12 @@ One fresh lab holds the healthy sample estate. Users: `auditor` is bound to depl
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -241,6 +243,15 @@ def test_bad_live_arguments_are_exit_2(estate_lab: Lab, tmp_path: Path, args: li
 
 
 def test_capture_command_writes_a_snapshot_the_audit_accepts(estate_lab: Lab, tmp_path: Path) -> None:
+    canary = "drauditor-canary-" + uuid.uuid4().hex
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "vm-ssh-key", "namespace": "billing"},
+        "data": {"key": base64.b64encode(canary.encode()).decode()},
+        "stringData": {"plain": canary},
+    }
+    estate_lab.rest("prod-east").request("POST", "/api/v1/namespaces/billing/secrets", secret)
     out = tmp_path / "snap"
     result = CliRunner().invoke(
         main,
@@ -254,6 +265,8 @@ def test_capture_command_writes_a_snapshot_the_audit_accepts(estate_lab: Lab, tm
     assert result.exit_code == 0, result.output
     assert (out / "hub" / "DRPlacementControl.json").exists()
     assert len(load_snapshot(out).clusters["prod-east"].list("VirtualMachine")) == 4
+    written = b"".join(path.read_bytes() for path in out.rglob("*") if path.is_file())
+    assert canary.encode() not in written and base64.b64encode(canary.encode()) not in written
     again = CliRunner().invoke(
         main,
         [
