@@ -35,7 +35,7 @@ def write_snapshot(estate: Estate, out: Path) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     manifest: dict = {"capturedAt": rfc3339(estate.captured_at)} if estate.captured_at else {}
-    unavailable = {inv.name: dict(sorted(inv.unavailable.items())) for inv in estate.inventories() if inv.unavailable}
+    unavailable = {src.name: dict(sorted(src.unavailable.items())) for src in estate.sources() if src.unavailable}
     if unavailable:
         manifest["unavailable"] = unavailable
     header = f"# drauditor capture of {estate.origin}\n"

@@ -5,20 +5,23 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from importlib.resources import as_file, files
 from pathlib import Path
+from typing import Any
 
 import click
 
 from auditor import __version__
 from auditor.capture import write_snapshot
+from auditor.ceph_source import CephCli, collect
 from auditor.config import AuditConfig, load_config
 from auditor.engine import ReportWriteError, audit_released, write_reports
 from auditor.errors import InputError
 from auditor.evidence import EvidenceStore
 from auditor.evidence_io import import_json
-from auditor.inventory import Estate
+from auditor.inventory import CephData, Estate
 from auditor.live import LiveOptions, load_live
 from auditor.model import Severity
 from auditor.registry import discover
@@ -58,6 +61,15 @@ def _live_options(command):
             help="A managed cluster: its DRCluster name and kubeconfig context (repeat for each).",
         ),
         click.option(
+            "--ceph-conf",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Read Ceph live with the `ceph` CLI using this ceph.conf.",
+        ),
+        click.option(
+            "--ceph-keyring", type=click.Path(path_type=Path, dir_okay=False), help="Keyring for --ceph-conf."
+        ),
+        click.option("--ceph-name", help="Ceph client name for --ceph-conf (e.g. client.drauditor)."),
+        click.option(
             "--ceph",
             "ceph_dir",
             type=click.Path(path_type=Path, file_okay=False),
@@ -79,26 +91,55 @@ def _parse_clusters(specs: tuple[str, ...]) -> dict[str, str | None]:
     return clusters
 
 
-def _estate(
-    snapshot: Path | None,
-    config: AuditConfig,
-    kubeconfig: Path | None,
-    hub_context: str | None,
-    cluster_specs: tuple[str, ...],
-    ceph_dir: Path | None,
-) -> Estate:
+@dataclass(frozen=True)
+class LiveFlags:
+    """The live-source flags of `audit` and `capture`, as click passes them."""
+
+    kubeconfig: Path | None = None
+    hub_context: str | None = None
+    cluster_specs: tuple[str, ...] = ()
+    ceph_dir: Path | None = None
+    ceph_conf: Path | None = None
+    ceph_keyring: Path | None = None
+    ceph_name: str | None = None
+
+    def any_given(self) -> bool:
+        return any(value for value in vars(self).values())
+
+
+def _ceph(flags: LiveFlags, config: AuditConfig, digests: dict[str, str]) -> CephData | None:
+    """Ceph outputs from a folder of files (--ceph) or live through the `ceph` CLI (--ceph-conf or ceph.conf)."""
+    if flags.ceph_dir and flags.ceph_conf:
+        raise click.UsageError("give either --ceph DIR or --ceph-conf FILE, not both")
+    if flags.ceph_dir:
+        return load_ceph(flags.ceph_dir, flags.ceph_dir.parent, digests)
+    settings = config.ceph
+    conf = flags.ceph_conf or settings.conf
+    if conf is None:
+        return None
+    cli = CephCli.from_options(
+        conf,
+        flags.ceph_keyring or settings.keyring,
+        flags.ceph_name or settings.name,
+        settings.cluster,
+        settings.timeout_seconds,
+    )
+    return collect(cli)
+
+
+def _estate(snapshot: Path | None, config: AuditConfig, flags: LiveFlags) -> Estate:
     """The audit's input: a snapshot directory, or live clusters (flags first, then the config's live section)."""
     if snapshot is not None:
-        if cluster_specs or hub_context or kubeconfig or ceph_dir:
+        if flags.any_given():
             raise click.UsageError("give either --snapshot or the live flags (--kubeconfig/--hub-context/--cluster)")
         return load_snapshot(snapshot)
-    clusters = _parse_clusters(cluster_specs) or dict(config.live.clusters)
+    clusters = _parse_clusters(flags.cluster_specs) or dict(config.live.clusters)
     if not clusters:
         raise click.UsageError("give --snapshot DIR, or --cluster NAME=CONTEXT (or live.clusters in --config)")
     ceph_digests: dict[str, str] = {}
-    ceph = load_ceph(ceph_dir, ceph_dir.parent, ceph_digests) if ceph_dir else None
-    options = LiveOptions(kubeconfig=kubeconfig or config.live.kubeconfig)
-    estate = load_live(hub_context or config.live.hub_context, clusters, options, ceph=ceph)
+    ceph = _ceph(flags, config, ceph_digests)
+    options = LiveOptions(kubeconfig=flags.kubeconfig or config.live.kubeconfig)
+    estate = load_live(flags.hub_context or config.live.hub_context, clusters, options, ceph=ceph)
     estate.input_digests.update(ceph_digests)
     return estate
 
@@ -124,14 +165,11 @@ def _run_audit(load: Callable[[], Estate], config: AuditConfig, output_dir: Path
 @click.option("--evidence", type=click.Path(path_type=Path), help="Evidence store (SQLite) with drill history.")
 def audit_command(
     snapshot: Path | None,
-    kubeconfig: Path | None,
-    hub_context: str | None,
-    cluster_specs: tuple[str, ...],
-    ceph_dir: Path | None,
     output_dir: Path,
     config_path: Path | None,
     fail_on: str | None,
     evidence: Path | None,
+    **live: Any,
 ) -> None:
     """Audit a snapshot or live clusters; write report.json, report.junit.xml, report.html and report.pdf."""
     try:
@@ -139,7 +177,7 @@ def audit_command(
         if fail_on:
             config = config.model_copy(update={"fail_on": Severity(fail_on)})
         report = _run_audit(
-            lambda: _estate(snapshot, config, kubeconfig, hub_context, cluster_specs, ceph_dir),
+            lambda: _estate(snapshot, config, LiveFlags(**live)),
             config,
             output_dir,
             evidence,
@@ -156,17 +194,10 @@ def audit_command(
 @_live_options
 @click.option("--output", type=click.Path(path_type=Path), required=True, help="New snapshot directory.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Configuration with a live section.")
-def capture(
-    kubeconfig: Path | None,
-    hub_context: str | None,
-    cluster_specs: tuple[str, ...],
-    ceph_dir: Path | None,
-    output: Path,
-    config_path: Path | None,
-) -> None:
+def capture(output: Path, config_path: Path | None, **live: Any) -> None:
     """Read live clusters once and write a snapshot directory that `audit --snapshot` accepts."""
     try:
-        estate = _estate(None, load_config(config_path), kubeconfig, hub_context, cluster_specs, ceph_dir)
+        estate = _estate(None, load_config(config_path), LiveFlags(**live))
         write_snapshot(estate, output)
     except (InputError, FileExistsError) as exc:
         _fail(str(exc))

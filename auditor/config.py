@@ -38,9 +38,20 @@ class Live(_Strict):
     clusters: dict[str, str | None] = {}  # managed cluster name (as in DRPolicy.spec.drClusters) -> context
 
 
+class CephCliConfig(_Strict):
+    """The live Ceph source: `ceph` CLI options; ``conf`` set turns it on (command-line flags override)."""
+
+    conf: Path | None = None
+    keyring: Path | None = None
+    name: str | None = None  # client name, e.g. client.drauditor
+    cluster: str | None = None
+    timeout_seconds: float = Field(20.0, gt=0)
+
+
 class AuditConfig(_Strict):
     fail_on: Severity = Severity.INFO
     live: Live = Live()
+    ceph: CephCliConfig = CephCliConfig()
     thresholds: Thresholds = Thresholds()
     scope: Scope = Scope()
     evidence: Evidence = Evidence()
@@ -64,4 +75,9 @@ def load_config(path: Path | None) -> AuditConfig:
     if config.live.kubeconfig is not None and not config.live.kubeconfig.is_absolute():
         live = config.live.model_copy(update={"kubeconfig": (base / config.live.kubeconfig).resolve()})
         config = config.model_copy(update={"live": live})
+    relative = {
+        k: (base / v).resolve() for k in ("conf", "keyring") if (v := getattr(config.ceph, k)) and not v.is_absolute()
+    }
+    if relative:
+        config = config.model_copy(update={"ceph": config.ceph.model_copy(update=relative)})
     return config

@@ -93,6 +93,9 @@ class CephData:
 
     outputs: dict[str, Any] = field(default_factory=dict)
     origin: str = ""
+    # Outputs a live source could not get ("ceph:<stem>" -> why), named like the kinds_read of the Ceph checks.
+    unavailable: dict[str, str] = field(default_factory=dict)
+    name: str = "ceph"
 
     def get(self, stem: str) -> Any:
         return self.outputs.get(stem)
@@ -115,6 +118,8 @@ class Estate:
 
     def unavailable(self) -> list[tuple[str, str, str]]:
         """(cluster, kind, reason) for everything the source could not read."""
-        return [
-            (inv.name, kind, reason) for inv in self.inventories() for kind, reason in sorted(inv.unavailable.items())
-        ]
+        return [(src.name, kind, reason) for src in self.sources() for kind, reason in sorted(src.unavailable.items())]
+
+    def sources(self) -> list[Inventory | CephData]:
+        """Everything read, each with a name and what it could not read."""
+        return [*self.inventories(), self.ceph]

@@ -34,15 +34,15 @@ def unreadable_inputs(check: Check, ctx: AuditContext) -> list[Finding]:
 def run_check(check: Check, ctx: AuditContext) -> list[Finding]:
     """The check's findings; never judged on an inventory that silently lacks a kind it reads.
 
-    A kind missing on the hub stops the check. A kind missing on some managed clusters leaves those clusters out
-    of the check's view, so what was read elsewhere is still judged.
+    An input missing on the hub or from Ceph stops the check. A kind missing on some managed clusters leaves those
+    clusters out of the check's view, so what was read elsewhere is still judged.
     """
     unreadable = unreadable_inputs(check, ctx)
     affected = {f.cluster for f in unreadable}
     if not affected:
         return _run(check, ctx)
-    if ctx.estate.hub.name in affected or not set(ctx.estate.clusters) - affected:
-        return unreadable
+    if affected - set(ctx.estate.clusters) or not set(ctx.estate.clusters) - affected:
+        return unreadable  # the hub or Ceph lacks an input, or no managed cluster is left to judge
     view = replace(ctx.estate, clusters={n: inv for n, inv in ctx.estate.clusters.items() if n not in affected})
     return unreadable + _run(check, replace(ctx, estate=view))
 

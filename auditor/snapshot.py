@@ -37,11 +37,13 @@ def load_snapshot(root: Path) -> Estate:
         origin=str(root),
         input_digests=digests,
     )
-    inventories = {inv.name: inv for inv in estate.inventories()}
-    for cluster, kinds in unavailable.items():
-        if cluster not in inventories:
-            raise InputError(f"{root / 'snapshot.yaml'}: unavailable names cluster {cluster!r}, which has no folder")
-        inventories[cluster].unavailable.update(kinds)
+    sources = {source.name: source for source in estate.sources()}
+    for name, kinds in unavailable.items():
+        if name not in sources:
+            raise InputError(
+                f"{root / 'snapshot.yaml'}: unavailable names {name!r}, which is neither hub, ceph nor a cluster folder"
+            )
+        sources[name].unavailable.update(kinds)
     return estate
 
 
