@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from cephlab.launcher import CephLab, CephLabUnavailable, ensure_installed
 from lab.launcher import Lab, bin_dir, missing_binaries
 
 # Identities the session lab accepts besides its admin (user name -> groups); a test gets the bearer token with
@@ -26,3 +27,16 @@ def lab() -> Iterator[Lab]:
         )
     with Lab(users=LAB_USERS) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def ceph_lab() -> Iterator[CephLab]:
+    """A real Ceph stretch cluster on 127.0.0.1 (tests/cephlab), shared by the session; its timings are printed
+    at the end (pytest -s). Skips only when this machine has no Ceph packages and cannot install them."""
+    try:
+        ensure_installed()
+    except CephLabUnavailable as exc:
+        pytest.skip(f"no Ceph lab on this machine: {exc}")
+    with CephLab() as running:
+        yield running
+        print(f"\nceph lab timings (s): {running.timings}; peak RSS of all daemons {running.peak_rss_kib // 1024} MiB")
