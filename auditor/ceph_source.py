@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,36 @@ class CephCommandError(Exception):
 
 
 @dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+# How a `ceph` command line is run: here, or inside a pod. Raises CephCommandError when it cannot run at all.
+Transport = Callable[[list[str], float], Completed]
+
+
+def local_process(argv: list[str], timeout: float) -> Completed:
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise CephCommandError(f"did not answer within {timeout:g} s") from exc
+    except OSError as exc:
+        raise CephCommandError(f"cannot run `{argv[0]}`: {exc.strerror}") from exc
+    return Completed(done.returncode, done.stdout, done.stderr)
+
+
+@dataclass(frozen=True)
 class CephCli:
     """How to reach the cluster: extra arguments for every ``ceph`` call (conf, keyring, client name, cluster)."""
 
     args: tuple[str, ...] = ()
     timeout: float = 20.0
     binary: str = "ceph"
+    transport: Transport = local_process
 
     @classmethod
     def from_options(
@@ -58,21 +83,18 @@ class CephCli:
 
     def run(self, command: tuple[str, ...]) -> Any:
         argv = [self.binary, *self.args, "--connect-timeout", str(max(1, int(self.timeout))), *command, "-f", "json"]
+        what = f"`{self.describe(command)}`"
         try:
-            done = subprocess.run(
-                argv, capture_output=True, text=True, timeout=self.timeout, stdin=subprocess.DEVNULL, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise CephCommandError(f"`{self.describe(command)}` did not answer within {self.timeout:g} s") from exc
-        except OSError as exc:
-            raise CephCommandError(f"cannot run `{self.binary}`: {exc.strerror}") from exc
+            done = self.transport(argv, self.timeout)
+        except CephCommandError as exc:
+            raise CephCommandError(f"{what}: {exc}") from exc
         if done.returncode != 0:
             reason = (done.stderr.strip().splitlines() or ["no message"])[-1]
-            raise CephCommandError(f"`{self.describe(command)}` exited with {done.returncode}: {reason}")
+            raise CephCommandError(f"{what} exited with {done.returncode}: {reason}")
         try:
             return json.loads(done.stdout)
         except json.JSONDecodeError as exc:
-            raise CephCommandError(f"`{self.describe(command)}` printed no JSON ({exc.msg})") from exc
+            raise CephCommandError(f"{what} printed no JSON ({exc.msg})") from exc
 
 
 def collect(cli: CephCli) -> CephData:

@@ -15,6 +15,7 @@ import click
 
 from auditor import __version__
 from auditor.capture import write_snapshot
+from auditor.ceph_exec import ToolsPod
 from auditor.ceph_source import CephCli, collect
 from auditor.config import AuditConfig, load_config
 from auditor.engine import ReportWriteError, audit_released, write_reports
@@ -22,7 +23,7 @@ from auditor.errors import InputError
 from auditor.evidence import EvidenceStore
 from auditor.evidence_io import import_json
 from auditor.inventory import CephData, Estate
-from auditor.live import LiveOptions, load_live
+from auditor.live import LiveOptions, api_client, load_live
 from auditor.model import Severity
 from auditor.registry import discover
 from auditor.report.model import Report
@@ -70,6 +71,11 @@ def _live_options(command):
         ),
         click.option("--ceph-name", help="Ceph client name for --ceph-conf (e.g. client.drauditor)."),
         click.option(
+            "--ceph-tools-context",
+            help="Read Ceph by exec in the rook-ceph-tools pod of this context "
+            "(ODF internal mode; namespace and selector in the config's ceph section).",
+        ),
+        click.option(
             "--ceph",
             "ceph_dir",
             type=click.Path(path_type=Path, file_okay=False),
@@ -102,18 +108,24 @@ class LiveFlags:
     ceph_conf: Path | None = None
     ceph_keyring: Path | None = None
     ceph_name: str | None = None
+    ceph_tools_context: str | None = None
 
     def any_given(self) -> bool:
         return any(value for value in vars(self).values())
 
 
 def _ceph(flags: LiveFlags, config: AuditConfig, digests: dict[str, str]) -> CephData | None:
-    """Ceph outputs from a folder of files (--ceph) or live through the `ceph` CLI (--ceph-conf or ceph.conf)."""
-    if flags.ceph_dir and flags.ceph_conf:
-        raise click.UsageError("give either --ceph DIR or --ceph-conf FILE, not both")
+    """Ceph outputs from files (--ceph), the local `ceph` CLI (--ceph-conf) or the rook-ceph-tools pod."""
+    if sum(bool(x) for x in (flags.ceph_dir, flags.ceph_conf, flags.ceph_tools_context)) > 1:
+        raise click.UsageError("give only one of --ceph DIR, --ceph-conf FILE and --ceph-tools-context CONTEXT")
     if flags.ceph_dir:
         return load_ceph(flags.ceph_dir, flags.ceph_dir.parent, digests)
     settings = config.ceph
+    tools_context = flags.ceph_tools_context or settings.tools_context
+    if tools_context:
+        api = api_client(flags.kubeconfig or config.live.kubeconfig, tools_context)
+        pod = ToolsPod(api, tools_context, settings.tools_namespace, settings.tools_selector)
+        return collect(CephCli(transport=pod, timeout=settings.timeout_seconds))
     conf = flags.ceph_conf or settings.conf
     if conf is None:
         return None

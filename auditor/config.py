@@ -39,13 +39,17 @@ class Live(_Strict):
 
 
 class CephCliConfig(_Strict):
-    """The live Ceph source: `ceph` CLI options; ``conf`` set turns it on (command-line flags override)."""
+    """The live Ceph source: ``conf`` (local `ceph` CLI) or ``tools_context`` (the tools pod) turns it on."""
 
     conf: Path | None = None
     keyring: Path | None = None
     name: str | None = None  # client name, e.g. client.drauditor
     cluster: str | None = None
     timeout_seconds: float = Field(20.0, gt=0)
+    # ODF internal mode: run the same commands in the rook-ceph-tools pod of this kubeconfig context instead
+    tools_context: str | None = None
+    tools_namespace: str = "openshift-storage"
+    tools_selector: str = "app=rook-ceph-tools"
 
 
 class AuditConfig(_Strict):

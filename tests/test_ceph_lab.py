@@ -45,6 +45,10 @@ def statuses(findings: dict[str, Finding]) -> dict[str, str]:
     return {name: f.status.value for name, f in findings.items()}
 
 
+def health_ok(data: CephData) -> bool:
+    return (data.outputs.get("health_detail") or {}).get("status") == "HEALTH_OK"
+
+
 def read_until(lab: CephLab, what: str, holds: Callable[[CephData], bool], timeout: float) -> CephData:
     """Collects until the collected outputs themselves show the state, so the audit judges exactly that state."""
     found: list[CephData] = []
@@ -178,7 +182,7 @@ def test_site_loss_degrades_names_dc2_then_recovers(ceph_lab: CephLab) -> None:
 
     ceph_lab.wait_healthy(120)
     ceph_lab.timings["restart_to_healthy"] = round(time.monotonic() - began, 1)
-    findings = audit(read(ceph_lab))
+    findings = audit(read_until(ceph_lab, "HEALTH_OK in the collected outputs", health_ok, 90))
     assert set(statuses(findings).values()) == {"pass"}, statuses(findings)
 
 
@@ -191,7 +195,9 @@ def test_misconfigured_pools_fail_although_ceph_says_health_ok(ceph_lab: CephLab
     ceph_lab.ceph("osd", "pool", "set", "latepool2", "crush_rule", "replicated_rule")
     ceph_lab.wait_healthy(60)
 
-    data = read(ceph_lab)
+    # Judge outputs that themselves say HEALTH_OK: on a loaded 2-core machine a transient warning (slow heartbeat
+    # pings) can appear between the wait and the read, and the check would rightly report it.
+    data = read_until(ceph_lab, "HEALTH_OK in the collected outputs", health_ok, 90)
     assert data.outputs["health_detail"]["status"] == "HEALTH_OK"
     findings = audit(data)
     assert statuses(findings)["HealthCheck HEALTH_OK"] == "pass"

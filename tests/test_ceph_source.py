@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from helpers import SAMPLES, context_for, run
 
 from auditor.capture import write_snapshot
 from auditor.ceph_source import COMMANDS, CephCli, collect
+from auditor.cli import main
 from auditor.model import Status
 from auditor.snapshot import load_ceph, load_snapshot
 
@@ -43,7 +45,7 @@ def test_options_become_ceph_arguments() -> None:
     ("body", "timeout", "expected"),
     [
         ("echo 'monclient: authenticate NOTE: no keyring found' >&2; exit 1", 5, "exited with 1: monclient"),
-        ("sleep 5", 0.5, "did not answer within 0.5 s"),
+        ("sleep 5", 0.5, "`ceph mon dump -f json`: did not answer within 0.5 s"),
         ("echo 'not json'", 5, "printed no JSON"),
     ],
 )
@@ -62,7 +64,7 @@ def test_a_missing_binary_makes_the_ceph_checks_errors_not_passes() -> None:
         findings = run(check_id, context_for(estate))
         assert findings and {f.status for f in findings} == {Status.ERROR}
         assert all(f.message.startswith("Cannot evaluate: ceph:") for f in findings)
-        assert any("could not be read on ceph: cannot run `/nonexistent/ceph`" in f.message for f in findings)
+        assert any("cannot run `/nonexistent/ceph`: No such file or directory" in f.message for f in findings)
     assert {f.status for f in run("vm_dr_coverage", context_for(estate))} == {Status.PASS}
 
 
@@ -85,3 +87,34 @@ def test_live_ceph_lab_through_the_cli_source(ceph_lab) -> None:
     assert data.unavailable == {}
     assert set(COMMANDS) <= set(data.outputs)
     assert sum(stem.startswith("osd_network.osd.") for stem in data.outputs) == 2  # one OSD per data site
+
+
+def test_capture_writes_the_contract_ceph_files_from_the_live_cluster(lab, ceph_lab, tmp_path: Path) -> None:
+    args = ceph_lab.ceph_args()
+    flags = {
+        "--ceph-conf": args[args.index("--conf") + 1],
+        "--ceph-keyring": args[args.index("--keyring") + 1],
+        "--ceph-name": args[args.index("--name") + 1],
+    }
+    out = tmp_path / "snap"
+    result = CliRunner().invoke(
+        main,
+        [
+            "capture",
+            "--kubeconfig",
+            str(lab.kubeconfig),
+            "--hub-context",
+            "hub",
+            "--cluster",
+            "prod-east=prod-east",
+            *[part for pair in flags.items() for part in pair],
+            "--output",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    written = {path.name for path in (out / "ceph").iterdir()}
+    assert {f"{stem}.json" for stem in COMMANDS} <= written
+    assert sum(name.startswith("osd_network.osd.") for name in written) == 2
+    estate = load_snapshot(out)
+    assert estate.ceph.unavailable == {} and set(COMMANDS) <= set(estate.ceph.outputs)
