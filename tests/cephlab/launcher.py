@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lab.lifecycle import StartStop
+
 HERE = Path(__file__).resolve().parent
 SETUP = HERE / "setup.sh"
 BINARIES = ("ceph-mon", "ceph-osd", "ceph-mgr", "ceph", "ceph-authtool", "monmaptool", "crushtool", "rados")
@@ -98,7 +100,7 @@ class CephCommandFailed(RuntimeError):
     pass
 
 
-class CephLab:
+class CephLab(StartStop):
     """A context manager around one throw-away stretch cluster; ``timings`` records how long each step took."""
 
     def __init__(self, election_timeout: float | None = 1.0, base_dir: str | None = None) -> None:
@@ -115,17 +117,6 @@ class CephLab:
         self._sampler: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
-
-    def __enter__(self) -> CephLab:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def start(self) -> None:
         missing = missing_binaries()

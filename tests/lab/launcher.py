@@ -34,6 +34,7 @@ import yaml
 from kubernetes.client import ApiClient
 from kubernetes.config import new_client_from_config
 
+from .lifecycle import StartStop
 from .rest import Rest
 
 HERE = Path(__file__).resolve().parent
@@ -131,7 +132,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-class Lab:
+class Lab(StartStop):
     """A hub and managed clusters on 127.0.0.1; use as a context manager (``with Lab() as lab:``).
 
     Each cluster is a kube-apiserver (token authentication, RBAC authorization) with its own etcd prefix and its
@@ -162,17 +163,6 @@ class Lab:
         self._procs: list[_Proc] = []
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
-
-    def __enter__(self) -> Lab:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def start(self) -> None:
         missing = missing_binaries()
