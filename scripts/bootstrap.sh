@@ -17,8 +17,11 @@ apt_install() {
   fi
 }
 
-if ! ldconfig -p | grep -q 'libpango-1.0.so.0' || ! ldconfig -p | grep -q 'libpangoft2-1.0.so.0' \
-   || ! ldconfig -p | grep -q 'libharfbuzz-subset.so.0' || ! fc-list 2>/dev/null | grep -q .; then
+# Captured first: with pipefail, `ldconfig -p | grep -q` can fail on the SIGPIPE grep -q leaves behind.
+libs=$(ldconfig -p)
+fonts=$(fc-list 2>/dev/null || true)
+if [[ $libs != *libpango-1.0.so.0* || $libs != *libpangoft2-1.0.so.0* || $libs != *libharfbuzz-subset.so.0* \
+      || -z $fonts ]]; then
   echo "installing WeasyPrint's system libraries (Debian packages)..." >&2
   apt_install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fontconfig
 fi
