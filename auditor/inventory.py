@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from auditor.kinds import kind_key
-from auditor.selectors import matches
 
 Obj = dict[str, Any]
 
@@ -79,9 +78,6 @@ class Inventory:
 
     def in_namespace(self, kind: str, namespace: str | None) -> list[Obj]:
         return self._by_namespace.get((kind, namespace), [])
-
-    def select(self, kind: str, namespace: str | None, selector: dict[str, Any] | None) -> list[Obj]:
-        return [obj for obj in self.in_namespace(kind, namespace) if matches(selector, labels_of(obj))]
 
     def __len__(self) -> int:
         return len(self._by_key)

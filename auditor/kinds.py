@@ -15,7 +15,6 @@ class KindInfo:
     version: str
     kind: str
     plural: str
-    namespaced: bool
 
     @property
     def api_version(self) -> str:
@@ -27,21 +26,21 @@ _OCM_CLUSTER = "cluster.open-cluster-management.io"
 
 KINDS: dict[str, KindInfo] = {
     # hub
-    "DRPolicy": KindInfo(_RAMEN, "v1alpha1", "DRPolicy", "drpolicies", False),
-    "DRCluster": KindInfo(_RAMEN, "v1alpha1", "DRCluster", "drclusters", False),
-    "DRPlacementControl": KindInfo(_RAMEN, "v1alpha1", "DRPlacementControl", "drplacementcontrols", True),
-    "ManagedCluster": KindInfo(_OCM_CLUSTER, "v1", "ManagedCluster", "managedclusters", False),
-    "Placement": KindInfo(_OCM_CLUSTER, "v1beta1", "Placement", "placements", True),
-    "PlacementDecision": KindInfo(_OCM_CLUSTER, "v1beta1", "PlacementDecision", "placementdecisions", True),
-    "PlacementRule": KindInfo("apps.open-cluster-management.io", "v1", "PlacementRule", "placementrules", True),
+    "DRPolicy": KindInfo(_RAMEN, "v1alpha1", "DRPolicy", "drpolicies"),
+    "DRCluster": KindInfo(_RAMEN, "v1alpha1", "DRCluster", "drclusters"),
+    "DRPlacementControl": KindInfo(_RAMEN, "v1alpha1", "DRPlacementControl", "drplacementcontrols"),
+    "ManagedCluster": KindInfo(_OCM_CLUSTER, "v1", "ManagedCluster", "managedclusters"),
+    "Placement": KindInfo(_OCM_CLUSTER, "v1beta1", "Placement", "placements"),
+    "PlacementDecision": KindInfo(_OCM_CLUSTER, "v1beta1", "PlacementDecision", "placementdecisions"),
+    "PlacementRule": KindInfo("apps.open-cluster-management.io", "v1", "PlacementRule", "placementrules"),
     # managed clusters
-    "VolumeReplicationGroup": KindInfo(_RAMEN, "v1alpha1", "VolumeReplicationGroup", "volumereplicationgroups", True),
-    "VirtualMachine": KindInfo("kubevirt.io", "v1", "VirtualMachine", "virtualmachines", True),
-    "VirtualMachineInstance": KindInfo("kubevirt.io", "v1", "VirtualMachineInstance", "virtualmachineinstances", True),
-    "DataVolume": KindInfo("cdi.kubevirt.io", "v1beta1", "DataVolume", "datavolumes", True),
-    "PersistentVolumeClaim": KindInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", True),
-    "StorageClass": KindInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses", False),
-    "Namespace": KindInfo("", "v1", "Namespace", "namespaces", False),
+    "VolumeReplicationGroup": KindInfo(_RAMEN, "v1alpha1", "VolumeReplicationGroup", "volumereplicationgroups"),
+    "VirtualMachine": KindInfo("kubevirt.io", "v1", "VirtualMachine", "virtualmachines"),
+    "VirtualMachineInstance": KindInfo("kubevirt.io", "v1", "VirtualMachineInstance", "virtualmachineinstances"),
+    "DataVolume": KindInfo("cdi.kubevirt.io", "v1beta1", "DataVolume", "datavolumes"),
+    "PersistentVolumeClaim": KindInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+    "StorageClass": KindInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses"),
+    "Namespace": KindInfo("", "v1", "Namespace", "namespaces"),
 }
 
 _BY_GROUP_KIND = {(info.group, info.kind): name for name, info in KINDS.items()}

@@ -6,33 +6,16 @@ from dataclasses import dataclass
 
 from auditor.inventory import Obj
 
-# Volume sources that hold no data of their own to replicate: recreated from the VM spec or an image.
-EPHEMERAL_SOURCES = (
-    "containerDisk",
-    "cloudInitNoCloud",
-    "cloudInitConfigDrive",
-    "emptyDisk",
-    "sysprep",
-    "secret",
-    "configMap",
-    "serviceAccount",
-    "downwardAPI",
-    "downwardMetrics",
-    "hostDisk",
-)
-
 
 @dataclass(frozen=True)
 class VolumeRef:
     volume: str
     source: str  # the volume source key, e.g. "dataVolume", "persistentVolumeClaim", "containerDisk"
-    pvc: str | None  # the claim the data lives on, None for sources without one
-    from_template: bool = False  # True when a spec.dataVolumeTemplates entry creates it
+    pvc: str | None  # the claim the data lives on, None for sources without one (containerDisk, cloud-init, ...)
 
 
 def volumes(vm: Obj) -> list[VolumeRef]:
     spec = vm.get("spec") or {}
-    templates = {(t.get("metadata") or {}).get("name") for t in spec.get("dataVolumeTemplates") or []}
     refs = []
     for volume in ((spec.get("template") or {}).get("spec") or {}).get("volumes") or []:
         name = volume.get("name", "")
@@ -46,5 +29,5 @@ def volumes(vm: Obj) -> list[VolumeRef]:
             claim = (body.get("persistentVolumeClaim") or {}).get("claimName")
         else:
             claim = None
-        refs.append(VolumeRef(name, source, claim, from_template=claim in templates))
+        refs.append(VolumeRef(name, source, claim))
     return refs

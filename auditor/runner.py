@@ -9,22 +9,23 @@ from auditor.model import Finding, Severity, Status
 from auditor.registry import Check, LoadFailure
 
 
-def _error(check_id: str, title: str, severity: Severity, message: str, evidence: dict) -> Finding:
-    return Finding(check_id, title, Status.ERROR, severity, message, evidence=evidence)
+def _error(
+    check_id: str, title: str, severity: Severity, message: str, evidence: dict, cluster: str | None = None
+) -> Finding:
+    return Finding(check_id, title, Status.ERROR, severity, message, cluster=cluster, evidence=evidence)
 
 
 def unreadable_inputs(check: Check, ctx: AuditContext) -> list[Finding]:
     """Error findings for every kind the check reads that the source could not read, on any cluster."""
     meta = check.meta
     return [
-        Finding(
+        _error(
             meta.id,
             meta.title,
-            Status.ERROR,
             meta.severity,
             f"Cannot evaluate: {kind} could not be read on {cluster}: {reason}.",
+            {"kind": kind, "cluster": cluster, "reason": reason},
             cluster=cluster,
-            evidence={"kind": kind, "cluster": cluster, "reason": reason},
         )
         for cluster, kind, reason in ctx.estate.unavailable()
         if kind in meta.kinds_read
