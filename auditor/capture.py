@@ -21,7 +21,8 @@ def _write_inventory(inventory: Inventory, folder: Path) -> None:
 def write_snapshot(estate: Estate, out: Path) -> None:
     """One ``<Kind>.json`` List per kind and cluster, the Ceph outputs, and snapshot.yaml with what was unreadable.
 
-    Only the kinds the audit reads are ever listed, and Secrets are not among them: a capture holds no secret value.
+    Only the kinds the audit reads are ever listed, and Secrets only as metadata (auditor.inventory.metadata_only):
+    a capture holds no secret value.
     """
     out = Path(out)
     if out.exists() and any(out.iterdir()):

@@ -20,6 +20,12 @@ class Thresholds(_Strict):
     # Auditors ask where a number came from; the report prints this next to the threshold.
     rtt_ms_source: str = "OpenShift Virtualization Metro-DR documentation: at most 10 ms RTT between data sites"
     failover_test_max_age_days: int = Field(90, gt=0)
+    # Async (Regional) replication lag as a multiple of the scheduling interval: Ramen's own VolumeSynchronizationDelay
+    # alert grades it this way (ramen_rpo_difference > 2 warns, >= 3 is critical).
+    async_lag_warn_ratio: float = Field(2.0, gt=0)
+    async_lag_fail_ratio: float = Field(3.0, gt=0)
+    # Share of the peer's allocatable CPU and memory kept free after the protected VMs fail over to it.
+    peer_capacity_headroom_percent: float = Field(10.0, ge=0, lt=100)
 
 
 class Scope(_Strict):

@@ -41,6 +41,26 @@ def condition_true(obj: Obj, condition_type: str) -> bool:
     return (conditions(obj).get(condition_type) or {}).get("status") == "True"
 
 
+# Annotations that carry an object's full content (kubectl apply's copy of the last applied manifest).
+_CONTENT_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+
+
+def metadata_only(obj: Obj) -> Obj:
+    """A Secret reduced to what checks may know of it: whether it exists, and its labels.
+
+    Every source passes Secrets through here before anything keeps them, so no value (data, stringData, or the copy
+    kubectl apply leaves in an annotation) can reach a check, a capture or a report.
+    """
+    metadata = {k: v for k, v in meta(obj).items() if k != "managedFields"}
+    annotations = {k: v for k, v in (metadata.get("annotations") or {}).items() if k not in _CONTENT_ANNOTATIONS}
+    if annotations:
+        metadata["annotations"] = annotations
+    else:
+        metadata.pop("annotations", None)
+    # The same shape a live metadata-only list gives, whichever source the Secret came from.
+    return {"apiVersion": obj.get("apiVersion", ""), "kind": obj.get("kind", ""), "metadata": metadata}
+
+
 class Inventory:
     """Objects of one cluster, indexed by kind, namespace/name and namespace."""
 
@@ -58,6 +78,8 @@ class Inventory:
     def add(self, obj: Obj) -> Obj | None:
         """Index ``obj``; returns the object already held under the same kind/namespace/name, if any."""
         key = kind_key(obj.get("apiVersion", ""), obj.get("kind", ""))
+        if key == "Secret":
+            obj = metadata_only(obj)
         identity = (key, namespace_of(obj), name_of(obj))
         previous = self._by_key.get(identity)
         if previous is not None:

@@ -15,6 +15,8 @@ class KindInfo:
     version: str
     kind: str
     plural: str
+    # Listed as PartialObjectMetadata: the apiserver sends names, labels and annotations, never the values.
+    metadata_only: bool = False
 
     @property
     def api_version(self) -> str:
@@ -23,6 +25,7 @@ class KindInfo:
 
 _RAMEN = "ramendr.openshift.io"
 _OCM_CLUSTER = "cluster.open-cluster-management.io"
+_INSTANCETYPE = "instancetype.kubevirt.io"
 
 KINDS: dict[str, KindInfo] = {
     # hub
@@ -33,7 +36,11 @@ KINDS: dict[str, KindInfo] = {
     "Placement": KindInfo(_OCM_CLUSTER, "v1beta1", "Placement", "placements"),
     "PlacementDecision": KindInfo(_OCM_CLUSTER, "v1beta1", "PlacementDecision", "placementdecisions"),
     "PlacementRule": KindInfo("apps.open-cluster-management.io", "v1", "PlacementRule", "placementrules"),
+    # hub and managed clusters
+    "Deployment": KindInfo("apps", "v1", "Deployment", "deployments"),
+    "ConfigMap": KindInfo("", "v1", "ConfigMap", "configmaps"),
     # managed clusters
+    "DRClusterConfig": KindInfo(_RAMEN, "v1alpha1", "DRClusterConfig", "drclusterconfigs"),
     "VolumeReplicationGroup": KindInfo(_RAMEN, "v1alpha1", "VolumeReplicationGroup", "volumereplicationgroups"),
     "VirtualMachine": KindInfo("kubevirt.io", "v1", "VirtualMachine", "virtualmachines"),
     "VirtualMachineInstance": KindInfo("kubevirt.io", "v1", "VirtualMachineInstance", "virtualmachineinstances"),
@@ -41,6 +48,23 @@ KINDS: dict[str, KindInfo] = {
     "PersistentVolumeClaim": KindInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
     "StorageClass": KindInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses"),
     "Namespace": KindInfo("", "v1", "Namespace", "namespaces"),
+    "Node": KindInfo("", "v1", "Node", "nodes"),
+    "Secret": KindInfo("", "v1", "Secret", "secrets", metadata_only=True),
+    "NetworkAttachmentDefinition": KindInfo(
+        "k8s.cni.cncf.io", "v1", "NetworkAttachmentDefinition", "network-attachment-definitions"
+    ),
+    "VirtualMachineInstancetype": KindInfo(
+        _INSTANCETYPE, "v1beta1", "VirtualMachineInstancetype", "virtualmachineinstancetypes"
+    ),
+    "VirtualMachineClusterInstancetype": KindInfo(
+        _INSTANCETYPE, "v1beta1", "VirtualMachineClusterInstancetype", "virtualmachineclusterinstancetypes"
+    ),
+    "VirtualMachinePreference": KindInfo(
+        _INSTANCETYPE, "v1beta1", "VirtualMachinePreference", "virtualmachinepreferences"
+    ),
+    "VirtualMachineClusterPreference": KindInfo(
+        _INSTANCETYPE, "v1beta1", "VirtualMachineClusterPreference", "virtualmachineclusterpreferences"
+    ),
 }
 
 _BY_GROUP_KIND = {(info.group, info.kind): name for name, info in KINDS.items()}
@@ -68,6 +92,8 @@ HUB_KINDS = (
     "Placement",
     "PlacementDecision",
     "PlacementRule",
+    "Deployment",
+    "ConfigMap",
 )
 MANAGED_KINDS = (
     "VolumeReplicationGroup",
@@ -77,6 +103,27 @@ MANAGED_KINDS = (
     "PersistentVolumeClaim",
     "StorageClass",
     "Namespace",
+    "Node",
+    "Deployment",
+    "ConfigMap",
+    "Secret",
+    "DRClusterConfig",
+    "NetworkAttachmentDefinition",
+    "VirtualMachineInstancetype",
+    "VirtualMachineClusterInstancetype",
+    "VirtualMachinePreference",
+    "VirtualMachineClusterPreference",
 )
-# Legacy APIs that a current estate may not serve at all: not served means none exist, not "unreadable".
-OPTIONAL_KINDS = frozenset({"PlacementRule"})
+# APIs an estate may not serve at all: not served means none exist, not "unreadable". PlacementRule is legacy;
+# DRClusterConfig is newer than some Ramen releases; Multus and KubeVirt instancetypes are optional features.
+OPTIONAL_KINDS = frozenset(
+    {
+        "PlacementRule",
+        "DRClusterConfig",
+        "NetworkAttachmentDefinition",
+        "VirtualMachineInstancetype",
+        "VirtualMachineClusterInstancetype",
+        "VirtualMachinePreference",
+        "VirtualMachineClusterPreference",
+    }
+)

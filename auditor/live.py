@@ -126,14 +126,16 @@ class ClusterReader:
     def endpoint(self) -> str:
         return self.api.configuration.host
 
-    def get(self, path: str, query: list[tuple[str, Any]] | None = None) -> dict[str, Any]:
+    def get(
+        self, path: str, query: list[tuple[str, Any]] | None = None, accept: str = "application/json"
+    ) -> dict[str, Any]:
         last = ""
         for attempt in range(self.options.attempts):
             params = self.api.param_serialize(
                 method="GET",
                 resource_path=path,
                 query_params=query or [],
-                header_params={"Accept": "application/json"},
+                header_params={"Accept": accept},
                 auth_settings=["BearerToken"],
             )
             self.stats.count(self.name)
@@ -202,10 +204,13 @@ class ClusterReader:
                     query: list[tuple[str, Any]] = [("limit", self.options.page_size)]
                     if token:
                         query.append(("continue", token))
-                    page = self.get(path, query)
+                    page = self.get(path, query, _METADATA_ONLY if info.metadata_only else "application/json")
                     for item in page.get("items") or []:
-                        item.setdefault("apiVersion", api_version)
-                        item.setdefault("kind", info.kind)
+                        # Metadata-only items arrive as meta.k8s.io PartialObjectMetadata: name them as their kind.
+                        if info.metadata_only or "apiVersion" not in item:
+                            item["apiVersion"] = api_version
+                        if info.metadata_only or "kind" not in item:
+                            item["kind"] = info.kind
                         items.append(item)
                     token = (page.get("metadata") or {}).get("continue") or ""
                     if not token:
@@ -214,6 +219,10 @@ class ClusterReader:
                 if exc.status != 410 or not token:
                     raise
         raise Unreachable(f"the list of {info.plural} expired {MAX_LIST_RESTARTS} times while paging")
+
+
+# The apiserver then lists names, labels and annotations only (server-side), so no Secret value is ever sent.
+_METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
 def _base(group: str, version: str) -> str:

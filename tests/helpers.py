@@ -18,6 +18,8 @@ from auditor.snapshot import load_ceph, load_snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+# Every bundled estate (a folder with hub/), so a new sample is schema-checked, lab-loaded and audited by default.
+ESTATES = tuple(sorted(p.name for p in SAMPLES.iterdir() if (p / "hub").is_dir()))
 # A fixed clock for estates without capturedAt, so no test result depends on the day it runs.
 TEST_NOW = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
 

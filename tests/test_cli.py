@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from click.testing import CliRunner
-from helpers import SAMPLES
+from helpers import ESTATES, SAMPLES
 from pypdf import PdfReader
 
 from auditor.cli import main
@@ -65,13 +65,18 @@ def test_healthy_sample_is_ready(tmp_path: Path) -> None:
     assert "report.json" in (pdf.attachments or {})
 
 
-@pytest.mark.parametrize(
-    ("estate", "failing_checks"),
-    [
-        ("broken-protection", {"vm_dr_coverage", "last_test_failover"}),
-        ("broken-site", {"ceph_stretch_health", "intersite_rtt"}),
-    ],
-)
+# What each broken sample is built to fail (its README lists why); nothing else may fail there.
+INTENDED_FAILURES = {
+    "broken-protection": {"vm_dr_coverage", "last_test_failover"},
+    "broken-site": {"ceph_stretch_health", "intersite_rtt"},
+}
+
+
+def test_every_broken_sample_states_what_it_breaks() -> None:
+    assert set(INTENDED_FAILURES) == set(ESTATES) - {"healthy"}
+
+
+@pytest.mark.parametrize(("estate", "failing_checks"), sorted(INTENDED_FAILURES.items()))
 def test_broken_samples_fail_exactly_where_intended(tmp_path: Path, estate: str, failing_checks: set[str]) -> None:
     out = tmp_path / "out"
     result = audit(SAMPLES / estate, out, store=seeded_store(tmp_path, estate))
@@ -82,10 +87,10 @@ def test_broken_samples_fail_exactly_where_intended(tmp_path: Path, estate: str,
     assert report["summary"]["error"] == 0
 
 
-def test_the_two_broken_samples_together_fail_every_check(tmp_path: Path) -> None:
+def test_the_broken_samples_together_fail_every_check(tmp_path: Path) -> None:
     checks = json.loads(invoke("checks", "list", "--json").output)["checks"]
     failing = set()
-    for estate in ("broken-protection", "broken-site"):
+    for estate in (e for e in ESTATES if e != "healthy"):
         out = tmp_path / estate
         audit(SAMPLES / estate, out, store=seeded_store(tmp_path, estate))
         failing |= {
@@ -163,7 +168,8 @@ def test_unknown_config_key_is_rejected(tmp_path: Path) -> None:
 def test_demo_writes_reports_for_every_sample(tmp_path: Path) -> None:
     result = invoke("demo", "--output-dir", str(tmp_path))
     assert result.exit_code == 0, result.output
-    for estate, verdict in (("healthy", "ready"), ("broken-protection", "not-ready"), ("broken-site", "not-ready")):
+    for estate in ESTATES:
+        verdict = "ready" if estate == "healthy" else "not-ready"
         assert f"{estate}" in result.output
         assert json.loads((tmp_path / estate / "report.json").read_text())["verdict"] == verdict
         assert (tmp_path / estate / "report.pdf").stat().st_size > 10_000

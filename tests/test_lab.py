@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from helpers import SAMPLES
+from helpers import ESTATES, SAMPLES
 from kubernetes.client import CoreV1Api
 from kubernetes.client.exceptions import ApiException
 from lab.launcher import Lab, missing_binaries, read_crds
@@ -24,7 +24,6 @@ from auditor.snapshot import load_snapshot
 pytestmark = pytest.mark.skipif(
     bool(missing_binaries()), reason="no Kubernetes lab binaries on this machine; scripts/test builds them"
 )
-ESTATES = ("healthy", "broken-protection", "broken-site")
 # Fields a v1.20 apiserver cannot hold, by (kind, path): the only differences the estate test tolerates.
 VERSION_GAPS = {
     ("PersistentVolumeClaim", ".spec.dataSourceRef"): "added in Kubernetes 1.22; the v1.20 PVC type has no such field",

@@ -16,13 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 from crd_schemas import VARIANTS, load_schema, prune, validate
-from helpers import SAMPLES
+from helpers import ESTATES, SAMPLES
 
 from auditor.docload import documents, objects
 from auditor.evidence import DrillRecord
 from auditor.snapshot import load_snapshot
 
-ESTATES = ("healthy", "broken-protection", "broken-site")
 RELEASES = tuple(v for v in VARIANTS if v != "main")
 RAMEN = "ramendr.openshift.io"
 
