@@ -180,7 +180,10 @@ def test_no_role_at_all_is_incomplete_not_a_crash(estate_lab: Lab) -> None:
     estate = live_estate(estate_lab, "nobody")
     unreadable = {(cluster, kind) for cluster, kind, _ in estate.unavailable()}
     expected = {("hub", k) for k in HUB_KINDS} | {(c, k) for c in CLUSTERS for k in MANAGED_KINDS}
-    assert unreadable == {(c, k) for c, k in expected if k not in OPTIONAL_KINDS}  # the lab serves no PlacementRule
+    # Optional kinds the lab has no CRD for (PlacementRule) are "none exist"; every other kind is refused.
+    assert {(c, k) for c, k in expected if k not in OPTIONAL_KINDS} <= unreadable <= expected
+    assert ("hub", "PlacementRule") not in unreadable
+    assert all("refused" in reason and "403" in reason for _, _, reason in estate.unavailable())
     report = audit(build_context(estate, AuditConfig()))
     assert report.verdict == "incomplete"
 
