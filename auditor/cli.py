@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import click
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from auditor import __version__
+from auditor import __version__, signing
+from auditor.bundle import MANIFEST, verify
 from auditor.capture import write_snapshot
 from auditor.ceph_exec import ToolsPod
 from auditor.ceph_source import CephCli, collect
 from auditor.config import AuditConfig, load_config
-from auditor.engine import ReportWriteError, audit_released, write_reports
+from auditor.engine import ReportWriteError, audit_released, record_audit, write_reports
 from auditor.errors import InputError
 from auditor.evidence import EvidenceStore
 from auditor.evidence_io import import_json
@@ -156,11 +158,18 @@ def _estate(snapshot: Path | None, config: AuditConfig, flags: LiveFlags) -> Est
     return estate
 
 
-def _run_audit(load: Callable[[], Estate], config: AuditConfig, output_dir: Path, evidence: Path | None) -> Report:
-    """Audits what ``load`` reads and writes every report; the estate is released before rendering starts."""
-    report = audit_released(load, config, evidence)
+def _run_audit(
+    load: Callable[[], Estate],
+    config: AuditConfig,
+    output_dir: Path,
+    evidence: Path | None,
+    config_file: Path | None = None,
+    signing_key: Ed25519PrivateKey | None = None,
+) -> Report:
+    """Audits what ``load`` reads and writes the bundle; the estate is released before rendering starts."""
+    report = audit_released(load, config, evidence, config_file)
     try:
-        write_reports(report, output_dir)
+        write_reports(report, output_dir, signing_key)
     except ReportWriteError as exc:
         for line in summary_lines(report, colour=False):
             click.echo(line)
@@ -175,16 +184,24 @@ def _run_audit(load: Callable[[], Estate], config: AuditConfig, output_dir: Path
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="Audit configuration YAML.")
 @click.option("--fail-on", type=_SEVERITIES, help="Lowest severity of a failure that makes the verdict not-ready.")
 @click.option("--evidence", type=click.Path(path_type=Path), help="Evidence store (SQLite) with drill history.")
+@click.option(
+    "--sign-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Ed25519 private key (PKCS#8 PEM, e.g. from `drauditor keygen`): sign OUT/manifest.json.",
+)
 def audit_command(
     snapshot: Path | None,
     output_dir: Path,
     config_path: Path | None,
     fail_on: str | None,
     evidence: Path | None,
+    sign_key: Path | None,
     **live: Any,
 ) -> None:
-    """Audit a snapshot or live clusters; write report.json, report.junit.xml, report.html and report.pdf."""
+    """Audit a snapshot or live clusters; write report.json, report.junit.xml, report.html, report.pdf and
+    manifest.json (the bundle `drauditor verify` checks)."""
     try:
+        signing_key = signing.load_private_key(sign_key) if sign_key else None  # a bad key fails before the audit
         config = load_config(config_path)
         if fail_on:
             config = config.model_copy(update={"fail_on": Severity(fail_on)})
@@ -193,12 +210,17 @@ def audit_command(
             config,
             output_dir,
             evidence,
+            config_path,
+            signing_key,
         )
+        record_audit(evidence or config.evidence.path, report, (output_dir / "report.json").read_bytes())
     except InputError as exc:
         _fail(str(exc))
     for line in summary_lines(report, colour=sys.stdout.isatty()):
         click.echo(line)
     click.echo(f"Reports: {output_dir}/report.{{json,junit.xml,html,pdf}}")
+    signed = f", signed by {signing.fingerprint(signing_key.public_key())}" if signing_key else ""
+    click.echo(f"Manifest: {output_dir / MANIFEST}{signed}")
     sys.exit(report.exit_code)
 
 
@@ -223,13 +245,13 @@ def capture(output: Path, config_path: Path | None, **live: Any) -> None:
 @main.command()
 @click.option("--output-dir", type=click.Path(path_type=Path), default=Path("drauditor-demo"), show_default=True)
 def demo(output_dir: Path) -> None:
-    """Audit the bundled sample estates (one healthy, two broken) and print where the reports are."""
+    """Audit the bundled sample estates (one healthy, the rest broken on purpose) and print where the reports are."""
     with as_file(files("drauditor_samples")) as samples:
         estates = sorted(p for p in Path(samples).iterdir() if (p / "hub").is_dir())
         for estate in estates:
             out = output_dir / estate.name
             out.mkdir(parents=True, exist_ok=True)
-            store = out / "evidence.db"
+            store = output_dir / f"{estate.name}.evidence.db"  # an input: kept out of the report bundle
             store.unlink(missing_ok=True)
             try:
                 import_json(store, estate / "drills.json")
@@ -299,3 +321,63 @@ def evidence_list(store: Path) -> None:
         click.echo(
             f"{d.finished_at.isoformat()}  {d.app_namespace}/{d.app_name:<24} {d.outcome:<8} RTO {rto:>6}  {d.id}"
         )
+
+
+@main.command("verify")
+@click.argument("bundle", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--public-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Trusted Ed25519 public key (PEM): the bundle's manifest must be signed with exactly this key.",
+)
+@click.option(
+    "--history",
+    "store",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also verify an evidence store's hash-chained history of drills and audits.",
+)
+def verify_command(bundle: Path | None, public_key: Path | None, store: Path | None) -> None:
+    """Check a report bundle (an audit's --output-dir) and/or an evidence store's history.
+
+    For BUNDLE: every file's SHA-256 against manifest.json, no file added or missing, the signature, and the
+    report.json embedded in the PDF. One line per problem; exit 0 intact, 1 changed, 2 usage or input error.
+    """
+    if public_key is not None and bundle is None:
+        raise click.UsageError("--public-key verifies a report bundle: give BUNDLE too")
+    if bundle is None and store is None:
+        raise click.UsageError("give a report bundle folder (BUNDLE), --history STORE, or both")
+    problems: list[str] = []
+    checked: list[str] = []
+    try:
+        if bundle is not None:
+            result = verify(bundle, signing.load_public_key(public_key) if public_key else None)
+            problems += [f"{bundle}/{problem}" for problem in result.problems]
+            checked += [f"{bundle}/{line}" for line in result.checked]
+        if store is not None:
+            from auditor.evidence import verify_history  # only this option reads a store
+
+            found = verify_history(store)
+            problems += [p if p.startswith(str(store)) else f"{store}: {p}" for p in found]
+            checked += [] if found else [f"{store}: history intact"]
+    except InputError as exc:
+        _fail(str(exc))
+    for problem in problems:
+        click.echo(f"FAILED {problem}")
+    if problems:
+        click.echo(f"{len(problems)} problem(s): not the evidence as it was written", err=True)
+        sys.exit(1)
+    for line in checked:
+        click.echo(f"ok     {line}")
+
+
+@main.command("keygen")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+def keygen(out_dir: Path) -> None:
+    """Create an Ed25519 key pair for `audit --sign-key` (private key mode 0600) and `verify --public-key`."""
+    try:
+        private_path, public_path = signing.generate(out_dir)
+    except InputError as exc:
+        _fail(str(exc))
+    click.echo(f"private key: {private_path} (keep it secret; give it to audit --sign-key)")
+    click.echo(f"public key:  {public_path} (give it to verify --public-key)")
+    click.echo(f"fingerprint: {signing.fingerprint(signing.load_public_key(public_path))}")

@@ -41,24 +41,86 @@ def condition_true(obj: Obj, condition_type: str) -> bool:
     return (conditions(obj).get(condition_type) or {}).get("status") == "True"
 
 
-# Annotations that carry an object's full content (kubectl apply's copy of the last applied manifest).
+# Source-level redaction: Inventory.add passes every object of every source through ``redacted`` before anything
+# keeps it, so values no check needs (secrets, cloud-init user data) never reach a check, a capture, a report or a
+# log. Checks read names, labels, conditions and disks; none of them reads what is removed here.
+
+# Annotations that carry an object's full content: kubectl apply's copy of the last applied manifest holds whatever
+# the manifest held, Secret values and cloud-init user data included. Dropped from every object.
 _CONTENT_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+
+
+def _cloud_init_paths(volumes: str) -> tuple[str, ...]:
+    """The inline user and network data of KubeVirt's two cloud-init volume sources in a volume list."""
+    return tuple(
+        f"{volumes}.*.{source}.{field}"
+        for source in ("cloudInitNoCloud", "cloudInitConfigDrive")
+        for field in ("userData", "userDataBase64", "networkData", "networkDataBase64")
+    )
+
+
+# Values replaced by a marker, by inventory kind: dotted paths, "*" for every item of a list (fields as in the
+# KubeVirt CRDs of tests/fixtures/crds/kubevirt). Cloud-init data routinely holds passwords, SSH keys and
+# registration tokens; its secretRef alternatives are only names and stay.
+REDACTED_FIELDS: dict[str, tuple[str, ...]] = {
+    "VirtualMachine": _cloud_init_paths("spec.template.spec.volumes"),
+    "VirtualMachineInstance": _cloud_init_paths("spec.volumes"),
+}
+
+
+def redaction_marker(value: object) -> str:
+    """What stands in for a removed value: its size at most, never a digest (a short secret's hash is guessable)."""
+    size = f"{len(value.encode())} bytes" if isinstance(value, str) else f"a {type(value).__name__}"
+    return f"<redacted by drauditor: {size}>"
+
+
+def _redact_path(node: Any, path: tuple[str, ...]) -> Any:
+    """``node`` with the values at ``path`` replaced by markers; containers are copied only where a value is
+    replaced, so the caller's object never changes. A path that does not fit the data (a malformed snapshot) is
+    left alone: the checks report such objects, this only has to hide values."""
+    if not path:
+        return node if node is None else redaction_marker(node)
+    step, rest = path[0], path[1:]
+    if step == "*":
+        if not isinstance(node, list):
+            return node
+        items = [_redact_path(item, rest) for item in node]
+        return node if all(new is old for new, old in zip(items, node, strict=True)) else items
+    if not isinstance(node, dict) or step not in node:
+        return node
+    value = _redact_path(node[step], rest)
+    return node if value is node[step] else {**node, step: value}
+
+
+def _without_content_annotations(obj: Obj) -> Obj:
+    metadata = obj.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    if not isinstance(annotations, dict) or not any(name in annotations for name in _CONTENT_ANNOTATIONS):
+        return obj
+    kept = {k: v for k, v in annotations.items() if k not in _CONTENT_ANNOTATIONS}
+    trimmed = {k: v for k, v in metadata.items() if k != "annotations"}
+    return {**obj, "metadata": {**trimmed, "annotations": kept} if kept else trimmed}
 
 
 def metadata_only(obj: Obj) -> Obj:
     """A Secret reduced to what checks may know of it: whether it exists, and its labels.
 
-    Every source passes Secrets through here before anything keeps them, so no value (data, stringData, or the copy
-    kubectl apply leaves in an annotation) can reach a check, a capture or a report.
+    Unlike other kinds, a Secret keeps nothing but its metadata (an allowlist): whatever field a Secret-like object
+    carries (data, stringData, a type's extra fields), no value can reach a check, a capture or a report.
     """
-    metadata = {k: v for k, v in meta(obj).items() if k != "managedFields"}
-    annotations = {k: v for k, v in (metadata.get("annotations") or {}).items() if k not in _CONTENT_ANNOTATIONS}
-    if annotations:
-        metadata["annotations"] = annotations
-    else:
-        metadata.pop("annotations", None)
+    metadata = {k: v for k, v in meta(_without_content_annotations(obj)).items() if k != "managedFields"}
     # The same shape a live metadata-only list gives, whichever source the Secret came from.
     return {"apiVersion": obj.get("apiVersion", ""), "kind": obj.get("kind", ""), "metadata": metadata}
+
+
+def redacted(obj: Obj, kind: str) -> Obj:
+    """What the inventory keeps of ``obj`` (of inventory kind ``kind``); ``obj`` itself is never changed."""
+    if kind == "Secret":
+        return metadata_only(obj)
+    obj = _without_content_annotations(obj)
+    for path in REDACTED_FIELDS.get(kind, ()):
+        obj = _redact_path(obj, tuple(path.split(".")))
+    return obj
 
 
 class Inventory:
@@ -78,8 +140,7 @@ class Inventory:
     def add(self, obj: Obj) -> Obj | None:
         """Index ``obj``; returns the object already held under the same kind/namespace/name, if any."""
         key = kind_key(obj.get("apiVersion", ""), obj.get("kind", ""))
-        if key == "Secret":
-            obj = metadata_only(obj)
+        obj = redacted(obj, key)
         identity = (key, namespace_of(obj), name_of(obj))
         previous = self._by_key.get(identity)
         if previous is not None:
@@ -101,6 +162,11 @@ class Inventory:
     def in_namespace(self, kind: str, namespace: str | None) -> list[Obj]:
         return self._by_namespace.get((kind, namespace), [])
 
+    def named(self, kind: str, name: str) -> list[Obj]:
+        """Objects of ``kind`` called ``name`` in any namespace, for operators whose namespace depends on how they
+        were installed."""
+        return [obj for obj in self.list(kind) if name_of(obj) == name]
+
     def __len__(self) -> int:
         return len(self._by_key)
 
@@ -119,6 +185,16 @@ class CephData:
         return self.outputs.get(stem)
 
 
+@dataclass(frozen=True)
+class ClusterAccess:
+    """How a live source reached one cluster, for the report's provenance: names only, never a credential."""
+
+    cluster: str  # "hub" or the managed cluster name
+    endpoint: str  # the API server URL
+    context: str | None  # the kubeconfig context; None in a pod using its service account
+    user: str | None  # the kubeconfig user entry's name, or system:serviceaccount:<namespace>:<name> in a pod
+
+
 @dataclass
 class Estate:
     """Everything one audit looks at: the hub, the managed clusters and the Ceph cluster under them."""
@@ -130,6 +206,7 @@ class Estate:
     source: str
     origin: str
     input_digests: dict[str, str] = field(default_factory=dict)
+    access: tuple[ClusterAccess, ...] = ()  # live sources only: one per cluster read
 
     def inventories(self) -> list[Inventory]:
         return [self.hub, *(self.clusters[name] for name in sorted(self.clusters))]

@@ -8,6 +8,7 @@ while everything else is still audited.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -19,14 +20,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
+import yaml
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.config.incluster_config import SERVICE_TOKEN_FILENAME
 
+from auditor.docload import yaml_error_message
 from auditor.errors import InputError
-from auditor.inventory import CephData, Estate, Inventory
+from auditor.inventory import CephData, ClusterAccess, Estate, Inventory
 from auditor.kinds import HUB_KINDS, KINDS, MANAGED_KINDS, OPTIONAL_KINDS, KindInfo
 
 PAGE_SIZE = 500
@@ -85,10 +90,15 @@ class RequestStats:
                 self.by_cluster[cluster] = self.by_cluster.get(cluster, 0) + 1
 
 
+def _in_cluster(kubeconfig: Path | None, context: str | None) -> bool:
+    """A pod given no kubeconfig and no context uses its own service account."""
+    return kubeconfig is None and context is None and "KUBERNETES_SERVICE_HOST" in os.environ
+
+
 def api_client(kubeconfig: Path | None, context: str | None) -> ApiClient:
     """A client for one context; in-cluster configuration when running in a pod with no kubeconfig given."""
     try:
-        if kubeconfig is None and context is None and "KUBERNETES_SERVICE_HOST" in os.environ:
+        if _in_cluster(kubeconfig, context):
             configuration = Configuration()
             kube_config.load_incluster_config(client_configuration=configuration)
             return ApiClient(configuration)
@@ -101,10 +111,44 @@ def api_client(kubeconfig: Path | None, context: str | None) -> ApiClient:
         )
         configuration.retries = False  # ClusterReader.get retries, honouring Retry-After; urllib3 must not add its own
         return ApiClient(configuration)
+    except yaml.YAMLError as exc:  # the parser's words and line only: a quote of the text could hold a token
+        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+        raise InputError(f"kubeconfig {yaml_error_message(exc, where)}") from exc
     except (ConfigException, OSError, TypeError, ValueError, AttributeError) as exc:
         where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         what = f"context {context!r}" if context else "the current context"
         raise InputError(f"kubeconfig {where}: cannot use {what}: {exc}") from exc
+
+
+def access_names(kubeconfig: Path | None, context: str | None) -> tuple[str | None, str | None]:
+    """The (context, user) names ``api_client`` used, for the report's provenance: names, never a token or cert."""
+    if _in_cluster(kubeconfig, context):
+        return None, service_account_name(Path(SERVICE_TOKEN_FILENAME))
+    contexts, current = kube_config.list_kube_config_contexts(str(kubeconfig) if kubeconfig else None)
+    chosen = context or (current or {}).get("name")
+    entry = next((c for c in contexts if c.get("name") == chosen), {})
+    return chosen, (entry.get("context") or {}).get("user")
+
+
+def service_account_name(token_file: Path) -> str | None:
+    """``system:serviceaccount:<namespace>:<name>`` from the subject claim of the pod's token.
+
+    The mounted token's path says nothing about the account's name; its JWT claims do. Only the unsigned claims are
+    decoded and only the subject is kept. Without a readable subject, the namespace file next to the token still
+    says whose pod this is.
+    """
+    try:
+        payload = token_file.read_text(encoding="ascii").strip().split(".")[1]
+        subject = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("sub")
+    except (OSError, IndexError, ValueError, AttributeError):
+        subject = None
+    if isinstance(subject, str) and subject.startswith("system:serviceaccount:"):
+        return subject
+    try:
+        namespace = token_file.with_name("namespace").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return f"a service account of namespace {namespace}" if namespace else None
 
 
 class ClusterReader:
@@ -124,7 +168,9 @@ class ClusterReader:
 
     @property
     def endpoint(self) -> str:
-        return self.api.configuration.host
+        """The API server URL as reports and messages show it: without a user:password the kubeconfig put in it."""
+        parts = urlsplit(self.api.configuration.host)
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
     def get(
         self, path: str, query: list[tuple[str, Any]] | None = None, accept: str = "application/json"
@@ -292,10 +338,14 @@ def load_live(
     options = options or LiveOptions()
     stats = stats or RequestStats()
     started = datetime.now(UTC)
+    chosen = targets(hub_context, clusters)
     readers = [
-        (ClusterReader(t.name, api_client(options.kubeconfig, t.context), options, stats), t.kinds)
-        for t in targets(hub_context, clusters)
+        (ClusterReader(t.name, api_client(options.kubeconfig, t.context), options, stats), t.kinds) for t in chosen
     ]
+    access = tuple(
+        ClusterAccess(reader.name, reader.endpoint, *access_names(options.kubeconfig, t.context))
+        for (reader, _), t in zip(readers, chosen, strict=True)
+    )
     with ThreadPoolExecutor(max_workers=len(readers)) as pool:
         results = list(pool.map(lambda pair: read_cluster(*pair), readers))
     digests = {key: value for _, part in results for key, value in part.items()}
@@ -309,4 +359,5 @@ def load_live(
         source="live",
         origin=origin,
         input_digests=digests,
+        access=access,
     )

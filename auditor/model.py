@@ -93,6 +93,25 @@ class CheckMeta:
             evidence=evidence or {},
         )
 
+    def graded(
+        self,
+        failures: list[str],
+        warnings: list[str],
+        *,
+        fail: str,
+        warn: str,
+        ok: str,
+        cluster: str | None = None,
+        resource: ResourceRef | None = None,
+        evidence: dict[str, Any] | None = None,
+    ) -> Finding:
+        """The one grading of a resource judged on several criteria: any failure fails it, else any warning warns.
+
+        Each message is the whole sentence for its outcome, so a reader never gets a PASS worded like a FAIL.
+        """
+        status, message = (Status.FAIL, fail) if failures else (Status.WARN, warn) if warnings else (Status.PASS, ok)
+        return self.finding(status, message, cluster=cluster, resource=resource, evidence=evidence)
+
 
 @dataclass(frozen=True)
 class Finding:

@@ -9,6 +9,7 @@ from pathlib import Path
 from auditor.docload import documents, objects, parse_json
 from auditor.errors import InputError
 from auditor.inventory import CephData, Estate, Inventory
+from auditor.kinds import kind_key
 from auditor.timeutil import parse_time
 
 _OBJECT_SUFFIXES = {".yaml", ".yml", ".json"}
@@ -57,20 +58,21 @@ def _record_digest(path: Path, root: Path, digests: dict[str, str]) -> None:
 
 def _load_inventory(name: str, folder: Path, root: Path, digests: dict[str, str]) -> Inventory:
     inventory = Inventory(name)
-    seen_in: dict[int, str] = {}
+    # Where each object was read, by its inventory identity (the inventory keeps a redacted copy, not ``obj``).
+    seen_in: dict[tuple[str, str | None, str], str] = {}
     for path in _files(folder):
         if path.suffix not in _OBJECT_SUFFIXES:
             raise InputError(f"{path}: unexpected file; objects must be in .yaml, .yml or .json files")
         _record_digest(path, root, digests)
         for line, obj in objects(path):
-            previous = inventory.add(obj)
-            if previous is not None:
-                meta = obj["metadata"]
+            meta = obj["metadata"]
+            identity = (kind_key(obj["apiVersion"], obj["kind"]), meta.get("namespace"), meta["name"])
+            if inventory.add(obj) is not None:
                 where = f"{meta.get('namespace')}/{meta['name']}" if meta.get("namespace") else meta["name"]
                 raise InputError(
-                    f"{path}:{line}: {obj['kind']} {where} appears twice in {name} (first in {seen_in[id(previous)]})"
+                    f"{path}:{line}: {obj['kind']} {where} appears twice in {name} (first in {seen_in[identity]})"
                 )
-            seen_in[id(obj)] = f"{path}:{line}"
+            seen_in[identity] = f"{path}:{line}"
     return inventory
 
 

@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 _GO_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+# DRPolicy spec.schedulingInterval: Ramen's CRD pattern ^(|\d+[mhd])$, where empty means synchronous (Metro).
+_SCHEDULING_INTERVAL = re.compile(r"(\d+)([mhd])")
+_SCHEDULING_UNIT = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
 
 
 def parse_time(value: object) -> datetime | None:
@@ -35,6 +38,14 @@ def parse_go_duration(value: object) -> timedelta | None:
     if not parts or "".join(num + unit for num, unit in parts) != text:
         return None
     return timedelta(seconds=sign * sum(float(num) * _UNIT_SECONDS[unit] for num, unit in parts))
+
+
+def parse_scheduling_interval(value: object) -> timedelta | None:
+    """A Ramen scheduling interval (``5m``, ``1h``, ``1d``); None when empty (Metro), zero or not of that form."""
+    match = _SCHEDULING_INTERVAL.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    return int(match.group(1)) * _SCHEDULING_UNIT[match.group(2)] or None
 
 
 def rfc3339(moment: datetime) -> str:

@@ -16,6 +16,8 @@ from auditor.model import CheckMeta, Finding, ResourceRef, Severity, Status
 from auditor.ramen import (
     Application,
     applications,
+    applications_by_namespace,
+    choose_application,
     protected_pvcs,
     unhealthy_conditions,
     unhealthy_pvc_conditions,
@@ -59,10 +61,7 @@ DRPC_CONDITIONS = ("Available", "PeerReady", "Protected")
 def run(ctx: AuditContext) -> list[Finding]:
     hub = ctx.estate.hub
     apps = applications(hub)
-    apps_by_namespace: dict[str, list[Application]] = {}
-    for app in apps:
-        for namespace in app.workload_namespaces:
-            apps_by_namespace.setdefault(namespace, []).append(app)
+    apps_by_namespace = applications_by_namespace(apps)
     app_problems = {app.key: _application_problems(hub, app) for app in apps}
 
     findings = []
@@ -117,16 +116,6 @@ def _application_problems(hub: Inventory, app: Application) -> list[str]:
     return problems
 
 
-def _choose_application(apps: list[Application], pvc_labels: list[dict[str, str]]) -> Application | None:
-    """The DRPC whose pvcSelector selects most of the VM's PVCs; with one candidate, that one regardless."""
-    if len(apps) == 1:
-        return apps[0]
-    scored = [(sum(matches(app.pvc_selector, labels) for labels in pvc_labels), app) for app in apps]
-    best_score = max((score for score, _ in scored), default=0)
-    best = [app for score, app in scored if score == best_score and score > 0]
-    return best[0] if len(best) == 1 else None
-
-
 def _vm_finding(
     cluster: str,
     inventory: Inventory,
@@ -149,7 +138,7 @@ def _vm_finding(
         "problems": [],
     }
 
-    app = _choose_application(candidates, [labels_of(pvc) for pvc in pvcs.values() if pvc])
+    app = choose_application(candidates, [labels_of(pvc) for pvc in pvcs.values() if pvc])
     if app is None:
         if candidates:
             names = ", ".join(a.key for a in candidates)

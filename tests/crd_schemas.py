@@ -39,10 +39,38 @@ _OBJECT_META = "core/objectmeta.yaml"
 _PLAIN_SCHEMAS: dict[str, tuple[str, str, str, str]] = {
     "kubevirt/virtualmachine_v1.json": ("kubevirt.io", "v1", "VirtualMachine", "Namespaced"),
     "kubevirt/virtualmachineinstance_v1.json": ("kubevirt.io", "v1", "VirtualMachineInstance", "Namespaced"),
+    "kubevirt/virtualmachineinstancetype_v1beta1.json": (
+        "instancetype.kubevirt.io",
+        "v1beta1",
+        "VirtualMachineInstancetype",
+        "Namespaced",
+    ),
+    "kubevirt/virtualmachineclusterinstancetype_v1beta1.json": (
+        "instancetype.kubevirt.io",
+        "v1beta1",
+        "VirtualMachineClusterInstancetype",
+        "Cluster",
+    ),
+    "kubevirt/virtualmachinepreference_v1beta1.json": (
+        "instancetype.kubevirt.io",
+        "v1beta1",
+        "VirtualMachinePreference",
+        "Namespaced",
+    ),
+    "kubevirt/virtualmachineclusterpreference_v1beta1.json": (
+        "instancetype.kubevirt.io",
+        "v1beta1",
+        "VirtualMachineClusterPreference",
+        "Cluster",
+    ),
     "cdi/datavolume_v1beta1.json": ("cdi.kubevirt.io", "v1beta1", "DataVolume", "Namespaced"),
     "core/persistentvolumeclaim_v1.yaml": ("", "v1", "PersistentVolumeClaim", "Namespaced"),
     "core/namespace_v1.yaml": ("", "v1", "Namespace", "Cluster"),
     "core/storageclass_v1.yaml": ("storage.k8s.io", "v1", "StorageClass", "Cluster"),
+    "core/node_v1.yaml": ("", "v1", "Node", "Cluster"),
+    "core/secret_v1.yaml": ("", "v1", "Secret", "Namespaced"),
+    "core/configmap_v1.yaml": ("", "v1", "ConfigMap", "Namespaced"),
+    "core/deployment_v1.yaml": ("apps", "v1", "Deployment", "Namespaced"),
 }
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")

@@ -85,6 +85,19 @@ def sample(name: str) -> Estate:
     return load_snapshot(SAMPLES / name)
 
 
+def without(inventory: Inventory, kind: str, name: str | None = None) -> Inventory:
+    """A copy of ``inventory`` lacking the objects of ``kind`` (only those called ``name`` when given)."""
+    kept = [
+        obj
+        for key in inventory.kinds()
+        for obj in inventory.list(key)
+        if key != kind or (name is not None and obj["metadata"]["name"] != name)
+    ]
+    copy = Inventory(inventory.name, kept)
+    copy.unavailable.update(inventory.unavailable)
+    return copy
+
+
 def run(check_id: str, ctx: AuditContext) -> list[Finding]:
     """Runs one built-in check exactly as the engine does (through the runner's crash handling)."""
     return run_check(load_module(check_id, f"checks.{check_id}"), ctx)

@@ -4,6 +4,7 @@ through the official client's websocket stream, and that every failure becomes a
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from click.testing import CliRunner
@@ -63,5 +64,9 @@ def test_the_cli_reads_ceph_through_the_tools_pod_and_says_why_it_could_not(lab,
             str(tmp_path),
         ],
     )
-    assert result.exit_code == 3, result.output
+    # The lab holds no Ramen at all, so hub_health fails (exit 1); the Ceph checks could not run and say why.
+    assert result.exit_code == 1, result.output
     assert "no Running pod labelled app=rook-ceph-tools in namespace openshift-storage on prod-east" in result.output
+    findings = json.loads((tmp_path / "report.json").read_text())["findings"]
+    assert {f["status"] for f in findings if f["check_id"] in ("ceph_stretch_health", "intersite_rtt")} == {"error"}
+    assert {f["check_id"] for f in findings if f["status"] == "fail"} == {"hub_health"}

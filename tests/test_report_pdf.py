@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from loopback import recording_server
 from pypdf import PdfReader
 from report_factory import estate_findings, make_report, vm_finding
 
@@ -52,7 +51,7 @@ def test_contents_page_numbers_point_at_their_headings(rendered):
     pages = _pages(reader)
     contents = pages[1]
     entries = ["Executive summary", "Findings by check", *(m.title for m in report.checks)]
-    entries += ["Appendix A: VM coverage", "Appendix B: Inputs"]
+    entries += ["Appendix A: VM coverage", "Appendix B: Inputs", "Appendix C: Provenance"]
     for entry in entries:
         match = re.search(re.escape(entry) + r"[\s.]*?(\d+)\s*$", contents, re.MULTILINE)
         assert match, f"{entry!r} missing from the contents page"
@@ -64,7 +63,7 @@ def test_bookmarks_follow_the_headings(rendered):
     reader, _, report = rendered
     top = [item.title for item in reader.outline if not isinstance(item, list)]
     assert top[:3] == ["Contents", "Executive summary", "Findings by check"]
-    assert top[-2:] == ["Appendix A: VM coverage", "Appendix B: Inputs"]
+    assert top[-3:] == ["Appendix A: VM coverage", "Appendix B: Inputs", "Appendix C: Provenance"]
     nested = [item.title for group in reader.outline if isinstance(group, list) for item in group]
     assert {m.title for m in report.checks} <= set(nested)
     assert "Cluster ocp-dc1 (80 VMs)" in nested
@@ -92,6 +91,15 @@ def test_report_json_is_embedded(rendered):
     assert reader.attachments["report.json"] == [(out / "report.json").read_bytes()]
 
 
+def test_report_json_is_an_associated_file_the_pdf_a_3_way(rendered):
+    reader, _, _ = rendered
+    associated = [ref.get_object() for ref in reader.trailer["/Root"]["/AF"]]
+    assert [(spec["/UF"], spec["/AFRelationship"]) for spec in associated] == [("report.json", "/Data")]
+    assert associated[0]["/Desc"] == "The canonical audit result this document renders"
+    embedded = reader.trailer["/Root"]["/Names"]["/EmbeddedFiles"]["/Names"][1].get_object()
+    assert embedded == associated[0]  # the /AF entry is the embedded file itself, not a copy
+
+
 def test_metadata_comes_from_the_report_not_the_clock(rendered):
     reader, _, _ = rendered
     info = reader.metadata
@@ -104,6 +112,7 @@ def test_without_attachment_nothing_is_embedded_or_promised(tmp_path):
     write_pdf(report, tmp_path / "report.pdf")
     reader = PdfReader(tmp_path / "report.pdf")
     assert reader.attachments == {}
+    assert "/AF" not in reader.trailer["/Root"]
     assert "attached" not in "".join(_pages(reader))
 
 
@@ -164,31 +173,10 @@ def test_document_resolves_relative_urls_into_the_package():
     assert isinstance(doc.url_fetcher, PackageFetcher)
 
 
-class _CountingHandler(BaseHTTPRequestHandler):
-    requests: list[str]
-
-    def do_GET(self):
-        self.requests.append(self.path)
-        self.send_response(404)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def server() -> Iterator[tuple[str, list[str]]]:
-    requests: list[str] = []
-    handler = type("Handler", (_CountingHandler,), {"requests": requests})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}", requests
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+def server() -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    with recording_server() as recorded:
+        yield recorded.base, recorded.requests
 
 
 def _bait(base: str) -> str:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from auditor.model import CheckMeta, Finding, Severity, Status
+from auditor.provenance import Provenance
 from auditor.timeutil import parse_time, rfc3339
 
 SCHEMA = "drauditor.report/v1"
@@ -46,6 +47,7 @@ class Report:
     thresholds: dict[str, Any]
     evidence_source: str | None
     input_digests: dict[str, str] = field(default_factory=dict)
+    provenance: Provenance | None = None  # None only in a report.json written before provenance was recorded
 
     @property
     def verdict(self) -> str:
@@ -106,6 +108,7 @@ class Report:
             ],
             "findings": [f.to_dict() for f in self.findings],
             "inputs": self.input_digests,
+            **({"provenance": self.provenance.to_json()} if self.provenance else {}),
         }
 
     @classmethod
@@ -137,6 +140,7 @@ class Report:
             thresholds=data["thresholds"],
             evidence_source=data.get("evidence_source"),
             input_digests=data.get("inputs") or {},
+            provenance=Provenance.from_json(data["provenance"]) if data.get("provenance") else None,
         )
 
 

@@ -8,11 +8,13 @@ and refuses everything else: no network, no other local file, no data: URI.
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+import pydyf
 from weasyprint import HTML, Attachment
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -56,6 +58,28 @@ def document(markup: str) -> HTML:
     return HTML(string=markup, base_url=f"{root.as_uri()}/", url_fetcher=PackageFetcher(root))
 
 
+def associate_files(attachments: list[Attachment]) -> Callable[[object, pydyf.PDF], None]:
+    """A WeasyPrint finisher that declares each attachment an associated file, the PDF/A-3 way.
+
+    Each embedded file's specification gets its ``/AFRelationship`` (``/Data`` for report.json: the data this
+    document renders) and the catalog lists it under ``/AF``, so a PDF/A-3-aware reader knows what the attachment
+    is. WeasyPrint writes these entries only for a PDF/A variant, which would also declare a PDF/A conformance this
+    document has not been validated against; the finisher adds the association and claims nothing more.
+    """
+    relationships = {a.name: a.relationship for a in attachments}
+
+    def finish(_document, pdf: pydyf.PDF) -> None:
+        associated = []
+        for obj in pdf.objects:
+            if isinstance(obj, dict) and obj.get("Type") == "/Filespec" and obj["UF"].string in relationships:
+                obj["AFRelationship"] = f"/{relationships[obj['UF'].string]}"
+                associated.append(obj.reference)
+        if associated:
+            pdf.catalog["AF"] = pydyf.Array(associated)
+
+    return finish
+
+
 def write_pdf(report: Report, path: Path, *, attachment: Path | None = None) -> None:
     """Render ``report`` to ``path``; ``attachment`` (report.json) is embedded so data travels with the document."""
     attachments = []
@@ -78,4 +102,4 @@ def write_pdf(report: Report, path: Path, *, attachment: Path | None = None) -> 
         detail_limit=PRINT_DETAIL_LIMIT,
         attachment_name=Path(attachment).name if attachment is not None else None,
     )
-    document(markup).write_pdf(Path(path), attachments=attachments)
+    document(markup).write_pdf(Path(path), attachments=attachments, finisher=associate_files(attachments))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 
 from auditor.model import Status
@@ -10,6 +12,13 @@ from auditor.report.model import Report
 _COLOURS = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta", "skip": "bright_black"}
 _VERDICT_COLOURS = {"ready": "green", "not-ready": "red", "incomplete": "magenta"}
 MAX_LISTED = 15
+# Control characters (ANSI escapes among them) in cluster-supplied text could rewrite a reader's terminal or a CI
+# log; they are shown as visible escapes instead.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def summary_lines(report: Report, *, colour: bool = True) -> list[str]:
@@ -28,7 +37,7 @@ def summary_lines(report: Report, *, colour: bool = True) -> list[str]:
         lines.append("")
         for finding in problems[:MAX_LISTED]:
             tag = style(finding.status.value.upper(), fg=_COLOURS[finding.status.value])
-            lines.append(f"{tag} [{finding.severity.value}] {finding.check_id}: {finding.message}")
+            lines.append(f"{tag} [{finding.severity.value}] {finding.check_id}: {printable(finding.message)}")
         if len(problems) > MAX_LISTED:
             lines.append(f"... and {len(problems) - MAX_LISTED} more in the reports")
     verdict = style(report.verdict.upper(), fg=_VERDICT_COLOURS[report.verdict], bold=True)

@@ -156,6 +156,12 @@ class Headline:
 
 
 @dataclass(frozen=True)
+class Setting:
+    key: str  # dotted path in the configuration, e.g. thresholds.rtt_ms_max
+    value: str
+
+
+@dataclass(frozen=True)
 class ReportView:
     """Everything the templates show besides the report's own fields, built once per render."""
 
@@ -168,6 +174,8 @@ class ReportView:
     failover_tests: tuple[FailoverTest, ...]  # worst first, at most the detail limit
     failover_omitted: int
     headlines: tuple[Headline, ...]
+    inputs: tuple[tuple[str, str], ...]  # (input, SHA-256), sorted
+    settings: tuple[Setting, ...]  # the configuration the audit used, as recorded (redacted) in its provenance
 
     @property
     def vm_count(self) -> int:
@@ -189,6 +197,8 @@ def build(report: Report, *, detail_limit: int | None = None) -> ReportView:
         failover_tests=tests[:detail_limit],
         failover_omitted=len(tests) - len(tests[:detail_limit]),
         headlines=headlines(vms, pairs, tests),
+        inputs=input_digests(report),
+        settings=settings(report.provenance.config) if report.provenance else (),
     )
 
 
@@ -250,6 +260,25 @@ def evidence_items(evidence: dict[str, Any]) -> tuple[EvidenceItem, ...]:
         nested = isinstance(value, dict | list | tuple)
         items.append(EvidenceItem(str(key), _json(value) if nested else _scalar(value), nested))
     return tuple(items)
+
+
+def input_digests(report: Report) -> tuple[tuple[str, str], ...]:
+    """Every input's digest: the provenance's list (estate, config file, evidence store) when the report has one."""
+    digests = report.provenance.inputs if report.provenance else report.input_digests
+    return tuple(sorted(digests.items()))
+
+
+def settings(values: dict[str, Any], prefix: str = "") -> tuple[Setting, ...]:
+    """A nested configuration as one row per setting, keyed by its dotted path; lists and empty maps as JSON."""
+    rows: list[Setting] = []
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            rows.extend(settings(value, f"{name}."))
+        else:
+            nested = isinstance(value, dict | list | tuple)
+            rows.append(Setting(name, _json(value) if nested else _scalar(value)))
+    return tuple(rows)
 
 
 def vm_rows(report: Report) -> tuple[VmRow, ...]:
