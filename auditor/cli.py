@@ -5,32 +5,29 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
 import click
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from auditor import __version__, signing
+from auditor import __version__, scheduler, signing
+from auditor.baseline import write_baseline as write_baseline_file
 from auditor.bundle import MANIFEST, verify
 from auditor.capture import write_snapshot
-from auditor.ceph_exec import ToolsPod
-from auditor.ceph_source import CephCli, collect
-from auditor.config import AuditConfig, load_config
-from auditor.engine import ReportWriteError, audit_released, record_audit, write_reports
+from auditor.config import load_config
 from auditor.errors import InputError
 from auditor.evidence import EvidenceStore
 from auditor.evidence_io import import_json
-from auditor.inventory import CephData, Estate
-from auditor.live import LiveOptions, api_client, load_live
+from auditor.gating import Gate
 from auditor.model import Severity
 from auditor.registry import discover
+from auditor.report.markdown import write_markdown
 from auditor.report.model import Report
-from auditor.report.terminal import summary_lines
-from auditor.snapshot import load_ceph, load_snapshot
+from auditor.report.terminal import gate_line, summary_lines
+from auditor.run import IncompleteBundle, LiveFlags, load_estate, run_audit
+from auditor.snapshot import load_snapshot
 
 EXIT_INPUT_ERROR = 2
 _SEVERITIES = click.Choice([s.value for s in Severity])
@@ -39,6 +36,13 @@ _SEVERITIES = click.Choice([s.value for s in Severity])
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_INPUT_ERROR)
+
+
+def _incomplete(exc: IncompleteBundle) -> None:
+    """The verdict still reaches the log when some report formats could not be written."""
+    for line in summary_lines(exc.report, colour=False):
+        click.echo(line)
+    _fail(str(exc))
 
 
 @click.group()
@@ -89,92 +93,35 @@ def _live_options(command):
     return command
 
 
-def _parse_clusters(specs: tuple[str, ...]) -> dict[str, str | None]:
-    clusters: dict[str, str | None] = {}
-    for spec in specs:
-        name, sep, context = spec.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"{spec!r} is not NAME=CONTEXT", param_hint="--cluster")
-        clusters[name] = context or None
-    return clusters
+def _gating_options(command):
+    """The flags that decide what fails the gate, and the summaries a pipeline posts (docs/contract.md section 6)."""
+    file = click.Path(path_type=Path, dir_okay=False)
+    options = [
+        click.option("--waivers", type=file, help="Waivers file (accepted risks); overrides the config's waivers."),
+        click.option("--no-waivers", is_flag=True, help="Apply no waiver (an auditor's view); the report says so."),
+        click.option("--baseline", type=file, help="Baseline from --write-baseline: only failures not in it count."),
+        click.option("--write-baseline", type=file, help="Write this audit's failures as a baseline (YAML, or .json)."),
+        click.option("--summary-md", type=file, help="Write a Markdown summary for a pull-request comment."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
-@dataclass(frozen=True)
-class LiveFlags:
-    """The live-source flags of `audit` and `capture`, as click passes them."""
-
-    kubeconfig: Path | None = None
-    hub_context: str | None = None
-    cluster_specs: tuple[str, ...] = ()
-    ceph_dir: Path | None = None
-    ceph_conf: Path | None = None
-    ceph_keyring: Path | None = None
-    ceph_name: str | None = None
-    ceph_tools_context: str | None = None
-
-    def any_given(self) -> bool:
-        return any(value for value in vars(self).values())
+def _outside(output_dir: Path, **paths: Path | None) -> None:
+    """Side files stay out of the report bundle, whose manifest lists (and signs) exactly the reports."""
+    for flag, path in paths.items():
+        if path is not None and path.resolve().is_relative_to(output_dir.resolve()):
+            raise click.UsageError(f"--{flag.replace('_', '-')} {path} must be outside --output-dir {output_dir}")
 
 
-def _ceph(flags: LiveFlags, config: AuditConfig, digests: dict[str, str]) -> CephData | None:
-    """Ceph outputs from files (--ceph), the local `ceph` CLI (--ceph-conf) or the rook-ceph-tools pod."""
-    if sum(bool(x) for x in (flags.ceph_dir, flags.ceph_conf, flags.ceph_tools_context)) > 1:
-        raise click.UsageError("give only one of --ceph DIR, --ceph-conf FILE and --ceph-tools-context CONTEXT")
-    if flags.ceph_dir:
-        return load_ceph(flags.ceph_dir, flags.ceph_dir.parent, digests)
-    settings = config.ceph
-    tools_context = flags.ceph_tools_context or settings.tools_context
-    if tools_context:
-        api = api_client(flags.kubeconfig or config.live.kubeconfig, tools_context)
-        pod = ToolsPod(api, tools_context, settings.tools_namespace, settings.tools_selector)
-        return collect(CephCli(transport=pod, timeout=settings.timeout_seconds))
-    conf = flags.ceph_conf or settings.conf
-    if conf is None:
-        return None
-    cli = CephCli.from_options(
-        conf,
-        flags.ceph_keyring or settings.keyring,
-        flags.ceph_name or settings.name,
-        settings.cluster,
-        settings.timeout_seconds,
-    )
-    return collect(cli)
-
-
-def _estate(snapshot: Path | None, config: AuditConfig, flags: LiveFlags) -> Estate:
-    """The audit's input: a snapshot directory, or live clusters (flags first, then the config's live section)."""
-    if snapshot is not None:
-        if flags.any_given():
-            raise click.UsageError("give either --snapshot or the live flags (--kubeconfig/--hub-context/--cluster)")
-        return load_snapshot(snapshot)
-    clusters = _parse_clusters(flags.cluster_specs) or dict(config.live.clusters)
-    if not clusters:
-        raise click.UsageError("give --snapshot DIR, or --cluster NAME=CONTEXT (or live.clusters in --config)")
-    ceph_digests: dict[str, str] = {}
-    ceph = _ceph(flags, config, ceph_digests)
-    options = LiveOptions(kubeconfig=flags.kubeconfig or config.live.kubeconfig)
-    estate = load_live(flags.hub_context or config.live.hub_context, clusters, options, ceph=ceph)
-    estate.input_digests.update(ceph_digests)
-    return estate
-
-
-def _run_audit(
-    load: Callable[[], Estate],
-    config: AuditConfig,
-    output_dir: Path,
-    evidence: Path | None,
-    config_file: Path | None = None,
-    signing_key: Ed25519PrivateKey | None = None,
-) -> Report:
-    """Audits what ``load`` reads and writes the bundle; the estate is released before rendering starts."""
-    report = audit_released(load, config, evidence, config_file)
+def _write_side_file(report: Report, path: Path | None, writer: Callable[[Report, Path], None]) -> None:
+    if path is None:
+        return
     try:
-        write_reports(report, output_dir, signing_key)
-    except ReportWriteError as exc:
-        for line in summary_lines(report, colour=False):
-            click.echo(line)
-        _fail(f"could not write every report: {exc}")
-    return report
+        writer(report, path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror})") from exc
 
 
 @main.command("audit")
@@ -189,6 +136,7 @@ def _run_audit(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Ed25519 private key (PKCS#8 PEM, e.g. from `drauditor keygen`): sign OUT/manifest.json.",
 )
+@_gating_options
 def audit_command(
     snapshot: Path | None,
     output_dir: Path,
@@ -196,24 +144,37 @@ def audit_command(
     fail_on: str | None,
     evidence: Path | None,
     sign_key: Path | None,
+    waivers: Path | None,
+    no_waivers: bool,
+    baseline: Path | None,
+    write_baseline: Path | None,
+    summary_md: Path | None,
     **live: Any,
 ) -> None:
     """Audit a snapshot or live clusters; write report.json, report.junit.xml, report.html, report.pdf and
-    manifest.json (the bundle `drauditor verify` checks)."""
+    manifest.json (the bundle `drauditor verify` checks). The last line of output is the gate's result for a
+    pipeline log: `drauditor: verdict=... fail=N error=N new=N baselined=N waived=N exit=N`."""
+    _outside(output_dir, write_baseline=write_baseline, summary_md=summary_md)
     try:
         signing_key = signing.load_private_key(sign_key) if sign_key else None  # a bad key fails before the audit
         config = load_config(config_path)
         if fail_on:
             config = config.model_copy(update={"fail_on": Severity(fail_on)})
-        report = _run_audit(
-            lambda: _estate(snapshot, config, LiveFlags(**live)),
+        # Waivers and baseline are read before the estate: a malformed one stops the run before any live read.
+        gate = Gate.load(config, waivers=waivers, no_waivers=no_waivers, baseline=baseline)
+        report = run_audit(
+            lambda: load_estate(snapshot, config, LiveFlags(**live)),
             config,
             output_dir,
-            evidence,
-            config_path,
-            signing_key,
+            evidence=evidence,
+            config_file=config_path,
+            signing_key=signing_key,
+            gate=gate,
         )
-        record_audit(evidence or config.evidence.path, report, (output_dir / "report.json").read_bytes())
+        _write_side_file(report, write_baseline, write_baseline_file)
+        _write_side_file(report, summary_md, write_markdown)
+    except IncompleteBundle as exc:
+        _incomplete(exc)
     except InputError as exc:
         _fail(str(exc))
     for line in summary_lines(report, colour=sys.stdout.isatty()):
@@ -221,6 +182,10 @@ def audit_command(
     click.echo(f"Reports: {output_dir}/report.{{json,junit.xml,html,pdf}}")
     signed = f", signed by {signing.fingerprint(signing_key.public_key())}" if signing_key else ""
     click.echo(f"Manifest: {output_dir / MANIFEST}{signed}")
+    for path, what in ((write_baseline, "Baseline"), (summary_md, "Summary")):
+        if path is not None:
+            click.echo(f"{what}: {path}")
+    click.echo(gate_line(report))
     sys.exit(report.exit_code)
 
 
@@ -231,7 +196,7 @@ def audit_command(
 def capture(output: Path, config_path: Path | None, **live: Any) -> None:
     """Read live clusters once and write a snapshot directory that `audit --snapshot` accepts."""
     try:
-        estate = _estate(None, load_config(config_path), LiveFlags(**live))
+        estate = load_estate(None, load_config(config_path), LiveFlags(**live))
         write_snapshot(estate, output)
     except (InputError, FileExistsError) as exc:
         _fail(str(exc))
@@ -255,7 +220,9 @@ def demo(output_dir: Path) -> None:
             store.unlink(missing_ok=True)
             try:
                 import_json(store, estate / "drills.json")
-                report = _run_audit(partial(load_snapshot, estate), load_config(None), out, store)
+                report = run_audit(partial(load_snapshot, estate), load_config(None), out, evidence=store, record=False)
+            except IncompleteBundle as exc:
+                _incomplete(exc)
             except InputError as exc:
                 _fail(f"sample estate {estate.name}: {exc}")
             counts = ", ".join(f"{n} {s}" for s, n in report.summary.items() if n)
@@ -381,3 +348,34 @@ def keygen(out_dir: Path) -> None:
     click.echo(f"private key: {private_path} (keep it secret; give it to audit --sign-key)")
     click.echo(f"public key:  {public_path} (give it to verify --public-key)")
     click.echo(f"fingerprint: {signing.fingerprint(signing.load_public_key(public_path))}")
+
+
+@main.command("schedule")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Configuration with a schedule section (and the live, ceph and evidence sections its audits use).",
+)
+@click.option("--once", is_flag=True, help="Run every scheduled audit once, now, and exit (for cron and tests).")
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where the lock file and, unless the config names one, the evidence store are (default: the config's folder).",
+)
+def schedule_command(config_path: Path, once: bool, state_dir: Path | None) -> None:
+    """Run the config's scheduled audits on their cadence: a dated report folder per run, every run in the evidence
+    history, one instance per lock, a clean stop on SIGTERM. Exit 0 when stopped (with --once: when no run failed),
+    1 when a --once run failed, 2 on a bad config or when another scheduler holds the lock."""
+    try:
+        code = scheduler.serve(
+            load_config(config_path),
+            config_path,
+            state_dir=state_dir,
+            once=once,
+            log=scheduler.timestamped(click.echo),
+        )
+    except InputError as exc:
+        _fail(str(exc))
+    sys.exit(code)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from auditor.config import AuditConfig
 from auditor.context import AuditContext
 from auditor.errors import InputError
 from auditor.evidence import AuditRecord, EvidenceStore
+from auditor.gating import Gate
+from auditor.history import History, history_of
 from auditor.inventory import Estate
 from auditor.registry import discover
 from auditor.report.model import Report, Scope
@@ -50,6 +53,7 @@ def audit_released(
     config: AuditConfig,
     evidence_path: Path | None,
     config_file: Path | None = None,
+    gate: Gate | None = None,
 ) -> Report:
     """Audits what ``load_estate`` reads and returns the report rebuilt from its JSON form, the estate released.
 
@@ -59,16 +63,26 @@ def audit_released(
     means every format is rendered from exactly what report.json holds.
     """
     started_at = datetime.now(UTC)
+    gate = gate or Gate.load(config)  # before the estate: a malformed waivers file costs no live read
     ctx = build_context(load_estate(), config, evidence_path)
-    canonical = json.dumps(audit(ctx, started_at=started_at, config_file=config_file).to_json(), default=str)
+    report = audit(ctx, started_at=started_at, config_file=config_file, gate=gate)
+    canonical = json.dumps(report.to_json(), default=str)
     return Report.from_json(json.loads(canonical))
 
 
-def audit(ctx: AuditContext, *, started_at: datetime | None = None, config_file: Path | None = None) -> Report:
-    """Runs every check on ``ctx``; ``started_at`` is when reading the estate began (default: now), for provenance."""
+def audit(
+    ctx: AuditContext,
+    *,
+    started_at: datetime | None = None,
+    config_file: Path | None = None,
+    gate: Gate | None = None,
+) -> Report:
+    """Runs every check on ``ctx`` and applies the ``gate`` (default: the config's waivers) to the findings;
+    ``started_at`` is when reading the estate began (default: now), for provenance."""
     started_at = started_at or datetime.now(UTC)
+    gate = gate or Gate.load(ctx.config)
     checks, failures = discover()
-    findings = run_checks(ctx, checks, failures)
+    findings = gate.apply(run_checks(ctx, checks, failures), ctx.now)
     estate = ctx.estate
     finished_at = datetime.now(UTC)
     return Report(
@@ -81,22 +95,44 @@ def audit(ctx: AuditContext, *, started_at: datetime | None = None, config_file:
         now_source=ctx.now_source,
         captured_at=estate.captured_at,
         fail_on=ctx.config.fail_on,
-        checks=sorted((c.meta for c in checks), key=lambda m: m.id),
+        checks=sorted([*(c.meta for c in checks), *gate.checks()], key=lambda m: m.id),
         findings=findings,
         thresholds=ctx.config.thresholds.model_dump(),
         evidence_source=ctx.evidence_source,
         input_digests=estate.input_digests,
-        provenance=provenance.collect(
-            tool_version=__version__,
-            checks=checks,
-            config=ctx.config.model_dump(mode="json"),
-            config_file=config_file,
-            estate=estate,
-            evidence_store=Path(ctx.evidence_source) if ctx.evidence_source else None,
-            started_at=started_at,
-            finished_at=finished_at,
+        provenance=_with_inputs(
+            provenance.collect(
+                tool_version=__version__,
+                checks=checks,
+                config=ctx.config.model_dump(mode="json"),
+                config_file=config_file,
+                estate=estate,
+                evidence_store=Path(ctx.evidence_source) if ctx.evidence_source else None,
+                started_at=started_at,
+                finished_at=finished_at,
+            ),
+            gate.input_digests(),
         ),
+        gating=gate.record(),
+        history=read_history(ctx),
     )
+
+
+def read_history(ctx: AuditContext) -> History | None:
+    """The store's earlier audits and every application's measured RTOs, when the audit was given an evidence store.
+
+    Read here, not by a check: the trend is context for the reader and decides no finding.
+    """
+    if ctx.evidence_source is None:
+        return None
+    with EvidenceStore(Path(ctx.evidence_source)) as store:
+        audits = store.audits()
+    return history_of(audits, ctx.drills)
+
+
+def _with_inputs(record: provenance.Provenance, digests: dict[str, str]) -> provenance.Provenance:
+    """``record`` listing the waivers and baseline files among its inputs: they decide the verdict as well."""
+    return replace(record, inputs={**record.inputs, **digests})
 
 
 def record_audit(store_path: Path | None, report: Report, report_json: bytes) -> AuditRecord | None:

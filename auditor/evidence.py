@@ -1,10 +1,11 @@
 """The evidence store: a versioned SQLite history of failover drills and of the audits that judged them.
 
 Drills write it; the last-successful-test check reads it (through the audit context, so checks stay free of I/O);
-every `drauditor audit` given a store files its verdict in it. Auditors rely on that history, so it cannot be
-rewritten quietly: every record is also appended to a hash-chained ledger (auditor.hashchain) that
-``verify_history`` recomputes. SQLite in WAL mode, and every append inside BEGIN IMMEDIATE, because a scheduled
-audit and a manual drill may write at once and two writers must never chain onto the same previous entry.
+every `drauditor audit` given a store files its verdict in it, and `drauditor schedule` its runs that failed.
+Auditors rely on that history, so it cannot be rewritten quietly: every record is also appended to a hash-chained
+ledger (auditor.hashchain) that ``verify_history`` recomputes. SQLite in WAL mode, and every append inside BEGIN
+IMMEDIATE, because a scheduled audit and a manual drill may write at once and two writers must never chain onto the
+same previous entry.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ OUTCOMES = ("success", "failure", "aborted")
 # The verdicts of contract section 3, as the audit_runs CHECK constraint fixes them (the report model imports, via
 # provenance, the check registry and the audit context, which imports this module: the list cannot be imported).
 VERDICTS = ("ready", "not-ready", "incomplete")
+# Where a scheduled run failed: the audit itself (it raised, its input was bad, its bundle incomplete) or the webhook.
+FAILURE_PHASES = ("audit", "webhook")
 BUSY_TIMEOUT_SECONDS = 30  # how long a writer waits for another one's append before giving up
 
 _LEDGER_SQL = """
@@ -96,6 +99,23 @@ _MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     CREATE INDEX drill_runs_app ON drill_runs (app_namespace, app_name, finished_at);
     """,
     _chain_existing_drills,
+    # v3: scheduled runs that failed, kept beside the audits so the history shows the gaps as well as the verdicts.
+    """
+    CREATE TABLE run_failures (
+        id            TEXT PRIMARY KEY,
+        job           TEXT NOT NULL,
+        phase         TEXT NOT NULL CHECK (phase IN ('audit', 'webhook')),
+        started_at    TEXT NOT NULL,
+        finished_at   TEXT NOT NULL,
+        error         TEXT NOT NULL,
+        output        TEXT NOT NULL,
+        tool_version  TEXT NOT NULL,
+        run_by        TEXT NOT NULL
+    );
+    CREATE INDEX run_failures_finished ON run_failures (finished_at);
+    CREATE TRIGGER run_failures_no_update BEFORE UPDATE ON run_failures BEGIN SELECT RAISE(ABORT, 'append-only'); END;
+    CREATE TRIGGER run_failures_no_delete BEFORE DELETE ON run_failures BEGIN SELECT RAISE(ABORT, 'append-only'); END;
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 LEDGER_VERSION = 2  # the first schema with the hash-chained ledger
@@ -185,17 +205,41 @@ class AuditRecord(_Record):
 
 
 @dataclass(frozen=True)
+class RunFailure(_Record):
+    """One scheduled run that failed: its audit did not complete (``phase`` audit), or its webhook failed."""
+
+    NOUN: ClassVar[str] = "failed run"
+
+    id: str
+    job: str  # the scheduled audit's name
+    phase: str
+    started_at: datetime
+    finished_at: datetime
+    error: str
+    output: str  # the run folder (absent or partial when the audit failed)
+    tool_version: str
+    run_by: str
+
+    def __post_init__(self) -> None:
+        if self.phase not in FAILURE_PHASES:
+            raise ValueError(f"phase {self.phase!r} is not one of {', '.join(FAILURE_PHASES)}")
+
+
+@dataclass(frozen=True)
 class _Table:
-    """Where one record type is kept, and which column holds JSON text."""
+    """Where one record type is kept, which column holds JSON text, and the schema version that added it."""
 
     kind: str  # the record's "type" in the ledger
     name: str
-    json_column: str
-    record: type[DrillRecord] | type[AuditRecord]
+    json_column: str | None
+    record: type[DrillRecord] | type[AuditRecord] | type[RunFailure]
+    since: int
 
 
-DRILLS = _Table("drill", "drill_runs", "details", DrillRecord)
-AUDITS = _Table("audit", "audit_runs", "summary", AuditRecord)
+DRILLS = _Table("drill", "drill_runs", "details", DrillRecord, since=1)
+AUDITS = _Table("audit", "audit_runs", "summary", AuditRecord, since=LEDGER_VERSION)
+FAILURES = _Table("run_failure", "run_failures", None, RunFailure, since=3)
+TABLES = (DRILLS, AUDITS, FAILURES)
 
 
 def _entry_json(table: _Table, data: dict[str, Any]) -> str:
@@ -210,8 +254,9 @@ def _rows(db: sqlite3.Connection, table: _Table, order: str) -> list[dict[str, A
     rows = []
     for values in cursor.fetchall():
         row = dict(zip(columns, values, strict=True))
-        with suppress(TypeError, ValueError):
-            row[table.json_column] = json.loads(row[table.json_column])
+        if table.json_column is not None:
+            with suppress(TypeError, ValueError):
+                row[table.json_column] = json.loads(row[table.json_column])
         rows.append(row)
     return rows
 
@@ -327,6 +372,9 @@ class EvidenceStore:
     def record_audit(self, record: AuditRecord) -> None:
         self._append(AUDITS, [record])
 
+    def record_run_failure(self, record: RunFailure) -> None:
+        self._append(FAILURES, [record])
+
     def import_records(self, records: Iterable[dict[str, Any]], where: str) -> int:
         """All or nothing: a bad record anywhere leaves the store as it was."""
         parsed = []
@@ -337,14 +385,16 @@ class EvidenceStore:
         self._append(DRILLS, parsed)
         return len(parsed)
 
-    def _append(self, table: _Table, records: list[DrillRecord] | list[AuditRecord]) -> None:
+    def _append(self, table: _Table, records: list[DrillRecord] | list[AuditRecord] | list[RunFailure]) -> None:
         """Rows and their ledger entries in one transaction: the table and its chain never disagree."""
         try:
             with self._appending():
                 entries = []
                 for record in records:
                     data = record.to_dict()
-                    row = {**data, table.json_column: json.dumps(data[table.json_column], sort_keys=True)}
+                    row = dict(data)
+                    if table.json_column is not None:
+                        row[table.json_column] = json.dumps(data[table.json_column], sort_keys=True)
                     self._db.execute(
                         f"INSERT INTO {table.name} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                         tuple(row.values()),
@@ -362,6 +412,10 @@ class EvidenceStore:
     def audits(self) -> list[AuditRecord]:
         """Audit runs, oldest first (the series a readiness trend is drawn from)."""
         return self._read(AUDITS)
+
+    def run_failures(self) -> list[RunFailure]:
+        """Scheduled runs that failed, oldest first."""
+        return self._read(FAILURES)
 
     def _read(self, table: _Table) -> list[Any]:
         return [
@@ -404,7 +458,7 @@ def _history_problems(db: sqlite3.Connection, path: Path) -> list[str]:
     try:
         entries = _ledger(db)
         problems = chain_problems(entries)
-        problems += _row_problems(db, entries)
+        problems += _row_problems(db, entries, version)
         anchor_file = anchor_path(path)
         try:
             anchor = read_anchor(anchor_file)
@@ -418,7 +472,7 @@ def _history_problems(db: sqlite3.Connection, path: Path) -> list[str]:
         db.execute("ROLLBACK")
 
 
-def _row_problems(db: sqlite3.Connection, entries: list[Entry]) -> list[str]:
+def _row_problems(db: sqlite3.Connection, entries: list[Entry], version: int) -> list[str]:
     """Rows that differ from their ledger entry, rows without one, and ledger entries whose row is gone."""
     by_key: dict[tuple[str, str], Entry] = {}
     for entry in entries:
@@ -428,7 +482,7 @@ def _row_problems(db: sqlite3.Connection, entries: list[Entry]) -> list[str]:
         except (ValueError, TypeError, KeyError):
             continue  # chain_problems already names an entry whose record was mangled
     problems = []
-    for table in (DRILLS, AUDITS):
+    for table in (t for t in TABLES if t.since <= version):  # verify never upgrades: older stores lack newer tables
         for row in _rows(db, table, order="rowid"):
             entry = by_key.pop((table.kind, row["id"]), None)
             if entry is None:

@@ -114,6 +114,23 @@ class CheckMeta:
 
 
 @dataclass(frozen=True)
+class WaiverMark:
+    """The accepted risk a finding is waived by: who accepted it, why, until when, and where it is written down."""
+
+    reason: str
+    owner: str
+    expires: str  # YYYY-MM-DD, the last day the waiver holds
+    line: int  # line of the waiver in the waivers file the report names under gating.waivers
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason, "owner": self.owner, "expires": self.expires, "line": self.line}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WaiverMark:
+        return cls(data["reason"], data["owner"], data["expires"], data["line"])
+
+
+@dataclass(frozen=True)
 class Finding:
     check_id: str
     title: str
@@ -123,6 +140,14 @@ class Finding:
     cluster: str | None = None
     resource: ResourceRef | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+    # Gating markers (auditor.gating): the finding keeps its status, but an accepted one does not decide the verdict.
+    waiver: WaiverMark | None = None
+    baselined: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        """Waived or in the baseline: shown everywhere, but left out of the verdict (contract section 3)."""
+        return self.waiver is not None or self.baselined
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,6 +159,8 @@ class Finding:
             "resource": self.resource.to_dict() if self.resource else None,
             "message": self.message,
             "evidence": self.evidence,
+            **({"waiver": self.waiver.to_dict()} if self.waiver else {}),
+            **({"baselined": True} if self.baselined else {}),
         }
 
     @classmethod
@@ -148,4 +175,6 @@ class Finding:
             cluster=data.get("cluster"),
             resource=ResourceRef.from_dict(resource) if resource else None,
             evidence=data.get("evidence") or {},
+            waiver=WaiverMark.from_dict(data["waiver"]) if data.get("waiver") else None,
+            baselined=data.get("baselined") is True,
         )

@@ -35,9 +35,11 @@ def rebuild(canonical: str) -> Report:
 
 
 def timed(label: str, action):
+    """Runs one stage and prints its time and the process's peak RSS so far (which stage sets the peak)."""
     start = time.perf_counter()
     result = action()
-    print(f"{label:<28} {time.perf_counter() - start:8.2f} s")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{label:<28} {time.perf_counter() - start:8.2f} s   peak RSS so far {peak_mb:6.0f} MB")
     return result
 
 

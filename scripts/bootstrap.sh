@@ -1,6 +1,7 @@
 # Sourced by scripts/test and scripts/demo: makes this machine able to run drauditor.
-# Installs WeasyPrint's system libraries from Debian's packages when they are missing, then a virtualenv in
-# .venv with drauditor installed in editable mode (re-installed only when pyproject.toml changes).
+# Installs WeasyPrint's system libraries from Debian's packages when they are missing (with the test extras, also
+# Debian's kubectl when there is none), then a virtualenv in .venv with drauditor installed in editable mode
+# (re-installed only when pyproject.toml changes).
 set -euo pipefail
 
 PYTHON=${PYTHON:-python3}
@@ -23,7 +24,15 @@ fonts=$(fc-list 2>/dev/null || true)
 if [[ $libs != *libpango-1.0.so.0* || $libs != *libpangoft2-1.0.so.0* || $libs != *libharfbuzz-subset.so.0* \
       || -z $fonts ]]; then
   echo "installing WeasyPrint's system libraries (Debian packages)..." >&2
-  apt_install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fontconfig
+  mapfile -t weasyprint_debs < <(grep -Ev '^[[:space:]]*(#|$)' scripts/weasyprint-debs.txt) # shared with Containerfile
+  apt_install "${weasyprint_debs[@]}"
+fi
+
+# The tests render deploy/'s kustomizations with `kubectl kustomize`. Debian's kubectl (kubernetes-client, v1.20
+# with kustomize v2.0.3) only when none is installed: another package's newer kubectl owns /usr/bin/kubectl.
+if [[ ,$EXTRAS, == *,test,* ]] && ! command -v kubectl >/dev/null; then
+  echo "installing kubectl (Debian package kubernetes-client) for the deploy/ tests..." >&2
+  apt_install kubernetes-client
 fi
 
 if [ ! -x .venv/bin/python ]; then

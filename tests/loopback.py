@@ -11,11 +11,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @dataclass
 class Recorded:
-    """What reached the server: ``requests`` as (method, path), and the Authorization headers sent."""
+    """What reached the server: ``requests`` as (method, path), the Authorization headers sent, and each request's
+    headers and body in arrival order."""
 
     base: str
     requests: list[tuple[str, str]] = field(default_factory=list)
     authorizations: list[str] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
 
 
 @contextmanager
@@ -26,6 +29,8 @@ def recording_server(status: int = 404, body: bytes = b"") -> Iterator[Recorded]
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             recorded.requests.append((self.command, self.path))
+            recorded.headers.append(dict(self.headers.items()))
+            recorded.bodies.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
             if self.headers.get("Authorization"):
                 recorded.authorizations.append(self.headers["Authorization"])
             self.send_response(status)

@@ -204,9 +204,13 @@ def test_a_kind_that_always_fails_is_unavailable_and_everything_else_is_still_au
     clean_verdict, clean_findings = judged(baseline, store)
     assert (clean_verdict, verdict) == ("ready", "incomplete")
     elsewhere = lambda rows: {r for r in rows if r[2] != PROXIED}  # noqa: E731
-    assert elsewhere(clean_findings) <= elsewhere(findings)  # the hub's, prod-west's and Ceph's: all still there
-    # With prod-east left out of its view, vm_dr_coverage adds one skip: prod-west has no VMs. Nothing else new.
-    assert {(r[0], r[1]) for r in elsewhere(findings) - elsewhere(clean_findings)} <= {("vm_dr_coverage", "skip")}
+    # The hub's, prod-west's and Ceph's findings are all still there, but for one that judges prod-west by prod-east's
+    # VMs (whether prod-west can take their load): with prod-east left out of its view, it cannot be judged.
+    lost_elsewhere = elsewhere(clean_findings) - elsewhere(findings)
+    assert {(r[0], r[2]) for r in lost_elsewhere} == {("peer_capacity", "prod-west")}
+    # What comes instead are skips that say so: no protected VM on the clusters still in view (prod-west has none).
+    new_elsewhere = elsewhere(findings) - elsewhere(clean_findings)
+    assert {r[1] for r in new_elsewhere} == {"skip"}
     errors = [r for r in findings if r[1] == Status.ERROR.value]
     assert errors and {r[2] for r in errors} == {PROXIED}
     assert all("PersistentVolumeClaim could not be read on prod-east" in r[4] for r in errors)

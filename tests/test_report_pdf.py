@@ -12,6 +12,7 @@ from loopback import recording_server
 from pypdf import PdfReader
 from report_factory import estate_findings, make_report, vm_finding
 
+from auditor.compliance import frameworks
 from auditor.model import Status
 from auditor.report.pdf import PackageFetcher, RefusedURL, document, package_dir, write_pdf
 
@@ -51,7 +52,8 @@ def test_contents_page_numbers_point_at_their_headings(rendered):
     pages = _pages(reader)
     contents = pages[1]
     entries = ["Executive summary", "Findings by check", *(m.title for m in report.checks)]
-    entries += ["Appendix A: VM coverage", "Appendix B: Inputs", "Appendix C: Provenance"]
+    entries += ["Compliance mapping", *(f.title for f in frameworks())]
+    entries += ["Readiness over time", "Appendix A: VM coverage", "Appendix B: Inputs", "Appendix C: Provenance"]
     for entry in entries:
         match = re.search(re.escape(entry) + r"[\s.]*?(\d+)\s*$", contents, re.MULTILINE)
         assert match, f"{entry!r} missing from the contents page"
@@ -63,9 +65,12 @@ def test_bookmarks_follow_the_headings(rendered):
     reader, _, report = rendered
     top = [item.title for item in reader.outline if not isinstance(item, list)]
     assert top[:3] == ["Contents", "Executive summary", "Findings by check"]
-    assert top[-3:] == ["Appendix A: VM coverage", "Appendix B: Inputs", "Appendix C: Provenance"]
+    appendices = ["Appendix A: VM coverage", "Appendix B: Inputs", "Appendix C: Provenance"]
+    assert top[-4:] == ["Readiness over time", *appendices]
     nested = [item.title for group in reader.outline if isinstance(group, list) for item in group]
     assert {m.title for m in report.checks} <= set(nested)
+    assert "Compliance mapping" in top
+    assert {f.title for f in frameworks()} <= set(nested)
     assert "Cluster ocp-dc1 (80 VMs)" in nested
 
 

@@ -284,3 +284,14 @@ def test_rtt_chart_marks_missing_values_instead_of_drawing_zero():
 )
 def test_axis_scale_is_round(peak, top, step):
     assert charts._scale(peak) == (pytest.approx(top), pytest.approx(step))
+
+
+def test_a_huge_evidence_value_is_cut_in_the_rendered_views_only() -> None:
+    from auditor.report.views import EVIDENCE_TEXT_LIMIT, evidence_items
+
+    demand = [{"vm": f"billing/vm-{i}", "cpu": "4", "memory": "16Gi"} for i in range(5000)]
+    (item,) = evidence_items({"demand": demand})
+    assert item.nested and len(item.text) < EVIDENCE_TEXT_LIMIT + 100
+    assert item.text.startswith('[{"vm": "billing/vm-0"') and "the whole value is in report.json" in item.text
+    (small,) = evidence_items({"demand": demand[:3]})
+    assert "report.json" not in small.text and small.text.count("billing/vm-") == 3

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from auditor.history import AppRto, Measurement, PastRun
 from auditor.report.views import COVERAGE_BUCKETS, AppCoverage, RttPair, StatusCount
 
 WIDTH = 640.0
@@ -213,6 +214,104 @@ def rtt_chart(pairs: tuple[RttPair, ...]) -> Chart | None:
         legend=_legend([*((title, css) for _, title, css in _RTT_SERIES), ("threshold", "threshold-swatch")], left),
         markers=tuple(markers),
     )
+
+
+# What a run's bar stacks, bottom up: the findings that need attention. Passes would dwarf them.
+_ATTENTION = ("fail", "error", "warn")
+_RUN_LEGEND = (("fail", "fail"), ("error", "error"), ("warn", "warn"))
+_VERDICT_LEGEND = (("verdict: ready", "run-ready"), ("not-ready", "run-not-ready"), ("incomplete", "run-incomplete"))
+
+
+def runs_chart(runs: tuple[PastRun, ...]) -> Chart | None:
+    """Failing, erroring and warning findings per earlier audit as stacked bars, oldest on the left, each run's
+    verdict as a strip under its bar; None when there is no earlier run."""
+    if not runs:
+        return None
+    left, top, plot_h = 44.0, 30.0, 140.0
+    right, base = WIDTH - 36, top + plot_h  # room for half the newest run's date label
+    totals = [sum(run.summary.get(status, 0) for status in _ATTENTION) for run in runs]
+    y_max, step = _scale(max(*totals, 4))  # at least 4: whole-number ticks for small counts
+    rules, labels = _grid(left, right, top, plot_h, y_max, step, "{:g}")
+    slot = (right - left) / len(runs)
+    bar_w = max(slot * 0.7, 1.0)
+    label_every = math.ceil(len(runs) * 74 / (right - left))  # dates never overlap; the newest is always labelled
+    bars = []
+    for i, (run, total) in enumerate(zip(runs, totals, strict=True)):
+        x = left + i * slot + (slot - bar_w) / 2
+        when = run.finished_at.strftime("%Y-%m-%d %H:%M")
+        y = base
+        for status in _ATTENTION:
+            if count := run.summary.get(status, 0):
+                height = plot_h * count / y_max
+                y -= height
+                bars.append(Bar(_r(x), _r(y), _r(bar_w), _r(height), f"{when} {status}", f"{count:,}", status))
+        if slot >= 22:
+            labels.append(Label(_r(x + bar_w / 2), _r(y - 4), f"{total:,}", "value", "middle"))
+        bars.append(Bar(_r(x), base + 6, _r(bar_w), 8.0, f"{when} verdict", run.verdict, f"run-{run.verdict}"))
+        if (len(runs) - 1 - i) % label_every == 0:
+            labels.append(Label(_r(x + bar_w / 2), base + 30, f"{run.finished_at:%Y-%m-%d}", "axis-label", "middle"))
+    newest = runs[-1]
+    return Chart(
+        id="chart-runs",
+        title="Findings needing attention per audit run",
+        description=(
+            f"{len(runs):,} earlier audits from {runs[0].finished_at:%Y-%m-%d} to {newest.finished_at:%Y-%m-%d}; "
+            f"the newest {newest.verdict}: "
+            + ", ".join(f"{newest.summary.get(status, 0):,} {status}" for status in _ATTENTION)
+        ),
+        width=WIDTH,
+        height=base + 38,
+        bars=tuple(bars),
+        labels=tuple(labels),
+        rules=tuple(rules),
+        legend=_legend([*_RUN_LEGEND, *_VERDICT_LEGEND], left),
+    )
+
+
+def rto_chart(apps: tuple[AppRto, ...], *, max_rows: int = 20) -> Chart | None:
+    """Each application's last measured RTO as a bar, its earlier drills' RTOs as ticks across it, the longest
+    first; None when no drill measured one."""
+    if not apps:
+        return None
+    ranked = sorted(apps, key=lambda app: (-app.last.rto_seconds, app.application))
+    shown = ranked[:max_rows]
+    label_w, value_w, row_h, gap, top = 190.0, 70.0, 14.0, 8.0, 30.0
+    plot_w = WIDTH - label_w - value_w
+    peak = max(max(m.rto_seconds for m in app.drills) for app in shown)
+    x_max = peak * 1.05 if peak > 0 else 1.0
+    bars, labels, markers = [], [], []
+    for i, app in enumerate(shown):
+        y = top + i * (row_h + gap)
+        last = app.last
+        width = plot_w * max(last.rto_seconds, 0.0) / x_max
+        when = last.finished_at.strftime("%Y-%m-%d")
+        bars.append(
+            Bar(label_w, _r(y), _r(width), row_h, f"{app.application}: drill of {when}", _seconds(last), "rto-last")
+        )
+        for earlier in app.drills[:-1]:
+            x = _r(label_w + plot_w * max(earlier.rto_seconds, 0.0) / x_max)
+            markers.append(Rule(x, _r(y - 2), x, _r(y + row_h + 2), "rto-earlier"))
+        labels.append(Label(label_w - 6, _r(y + row_h - 3), _clip(app.application, label_w - 10), "axis-label", "end"))
+        labels.append(Label(_r(label_w + width + 6), _r(y + row_h - 3), _seconds(last), "value"))
+    height = top + len(shown) * (row_h + gap) + 4
+    rest = len(ranked) - len(shown)
+    return Chart(
+        id="chart-rto",
+        title="Last drill RTO per application",
+        description="; ".join(f"{app.application}: {_seconds(app.last)}" for app in shown),
+        width=WIDTH,
+        height=_r(height),
+        bars=tuple(bars),
+        labels=tuple(labels),
+        rules=(Rule(label_w, top - 2, label_w, _r(height - 4), "axis"),),
+        legend=_legend([("last drill", "rto-last"), ("earlier drills", "rto-earlier-swatch")], label_w),
+        markers=tuple(markers),
+        note=f"The {len(shown)} longest are drawn; {rest:,} more are in the table below." if rest else None,
+    )
+
+
+def _seconds(measurement: Measurement) -> str:
+    return f"{measurement.rto_seconds:,.0f} s"
 
 
 def _grid(

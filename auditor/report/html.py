@@ -17,6 +17,7 @@ from typing import Literal
 from jinja2 import BaseLoader, Environment, StrictUndefined, TemplateNotFound
 from jinja2.loaders import split_template_path
 
+from auditor import compliance
 from auditor.report import charts, views
 from auditor.report.model import Report
 from auditor.timeutil import human_age, rfc3339
@@ -46,6 +47,8 @@ class Charts:
     status: charts.Chart | None
     coverage: charts.Chart | None
     rtt: charts.Chart | None
+    runs: charts.Chart | None = None  # readiness over time: earlier audits of the hub
+    rto: charts.Chart | None = None  # last drill RTO per application
 
 
 @cache
@@ -74,10 +77,13 @@ def render_page(
             verdict=report.verdict,
             summary=report.summary,
             view=view,
+            compliance=compliance.build(report, view.sections),
             charts=Charts(
                 status=charts.status_chart(view.status_breakdown),
                 coverage=charts.coverage_chart(view.app_coverage),
                 rtt=charts.rtt_chart(view.rtt_pairs),
+                runs=charts.runs_chart(report.history.runs) if report.history else None,
+                rto=charts.rto_chart(report.history.applications) if report.history else None,
             ),
             medium=medium,
             attachment_name=attachment_name,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from auditor.history import History
 from auditor.model import CheckMeta, Finding, Severity, Status
 from auditor.provenance import Provenance
 from auditor.timeutil import parse_time, rfc3339
@@ -17,12 +18,105 @@ VERDICT_EXIT_CODES = {"ready": 0, "not-ready": 1, "incomplete": 3}
 
 
 def verdict_of(findings: list[Finding], fail_on: Severity) -> str:
-    """Contract section 3: failures at or above ``fail_on`` first, then anything unevaluated."""
-    if any(f.status is Status.FAIL and f.severity.rank >= fail_on.rank for f in findings):
+    """Contract section 3: failures at or above ``fail_on`` first, then anything unevaluated; a finding accepted by
+    a waiver or the baseline is reported but decides nothing."""
+    judged = [f for f in findings if not f.accepted]
+    if any(f.status is Status.FAIL and f.severity.rank >= fail_on.rank for f in judged):
         return "not-ready"
-    if any(f.status is Status.ERROR for f in findings):
+    if any(f.status is Status.ERROR for f in judged):
         return "incomplete"
     return "ready"
+
+
+def acceptance(finding: Finding) -> str:
+    """Why an accepted finding does not count, in one line: ``waived by OWNER until DAY: REASON`` or ``baselined``."""
+    if finding.waiver is not None:
+        w = finding.waiver
+        return f"waived by {w.owner} until {w.expires}: {w.reason}"
+    return "baselined" if finding.baselined else ""
+
+
+@dataclass(frozen=True)
+class GateCounts:
+    """The numbers a pipeline gates on: failures and errors, how many of them are accepted, and how many are new."""
+
+    fail: int
+    error: int
+    waived: int  # findings an unexpired waiver covers, whatever their status
+    baselined: int  # failing or erroring findings already in the baseline
+    new: int  # failing or erroring findings neither waived nor baselined: what the verdict judges
+
+    @classmethod
+    def of(cls, findings: list[Finding]) -> GateCounts:
+        problems = [f for f in findings if f.status in (Status.FAIL, Status.ERROR)]
+        return cls(
+            fail=sum(f.status is Status.FAIL for f in problems),
+            error=sum(f.status is Status.ERROR for f in problems),
+            waived=sum(f.waiver is not None for f in findings),
+            baselined=sum(f.baselined for f in findings),
+            new=sum(not f.accepted for f in problems),
+        )
+
+
+@dataclass(frozen=True)
+class WaiverSource:
+    """The waivers file an audit applied, or that ``--no-waivers`` told it to ignore."""
+
+    file: str | None  # None: --no-waivers with no file configured
+    sha256: str | None  # None when the file was not read (disabled)
+    disabled: bool
+    count: int  # waivers in the file (0 when disabled)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "sha256": self.sha256, "disabled": self.disabled, "count": self.count}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WaiverSource:
+        return cls(data["file"], data["sha256"], data["disabled"], data["count"])
+
+
+@dataclass(frozen=True)
+class BaselineSource:
+    """The baseline an audit compared its failures with (written by an earlier ``--write-baseline``)."""
+
+    file: str
+    sha256: str
+    generated_at: datetime  # of the report the baseline was written from
+    count: int  # finding identities in it
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "sha256": self.sha256,
+            "generated_at": rfc3339(self.generated_at),
+            "count": self.count,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BaselineSource:
+        return cls(data["file"], data["sha256"], parse_time(data["generated_at"]), data["count"])
+
+
+@dataclass(frozen=True)
+class Gating:
+    """What besides the findings went into the verdict: accepted risks (waivers) and known failures (baseline)."""
+
+    waivers: WaiverSource | None = None
+    baseline: BaselineSource | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "waivers": self.waivers.to_json() if self.waivers else None,
+            "baseline": self.baseline.to_json() if self.baseline else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Gating:
+        waivers, baseline = data.get("waivers"), data.get("baseline")
+        return cls(
+            waivers=WaiverSource.from_json(waivers) if waivers else None,
+            baseline=BaselineSource.from_json(baseline) if baseline else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -48,6 +142,8 @@ class Report:
     evidence_source: str | None
     input_digests: dict[str, str] = field(default_factory=dict)
     provenance: Provenance | None = None  # None only in a report.json written before provenance was recorded
+    gating: Gating | None = None  # None only in a report.json written before waivers and baselines existed
+    history: History | None = None  # earlier audits and drill RTOs; None when no evidence store was given
 
     @property
     def verdict(self) -> str:
@@ -56,6 +152,10 @@ class Report:
     @property
     def exit_code(self) -> int:
         return VERDICT_EXIT_CODES[self.verdict]
+
+    @property
+    def gate_counts(self) -> GateCounts:
+        return GateCounts.of(self.findings)
 
     @property
     def summary(self) -> dict[str, int]:
@@ -109,6 +209,8 @@ class Report:
             "findings": [f.to_dict() for f in self.findings],
             "inputs": self.input_digests,
             **({"provenance": self.provenance.to_json()} if self.provenance else {}),
+            **({"gating": self.gating.to_json()} if self.gating else {}),
+            **({"history": self.history.to_json()} if self.history else {}),
         }
 
     @classmethod
@@ -141,6 +243,8 @@ class Report:
             evidence_source=data.get("evidence_source"),
             input_digests=data.get("inputs") or {},
             provenance=Provenance.from_json(data["provenance"]) if data.get("provenance") else None,
+            gating=Gating.from_json(data["gating"]) if data.get("gating") else None,
+            history=History.from_json(data["history"]) if data.get("history") else None,
         )
 
 

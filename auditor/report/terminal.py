@@ -6,8 +6,9 @@ import re
 
 import click
 
-from auditor.model import Status
-from auditor.report.model import Report
+from auditor.model import Finding, Status
+from auditor.report.model import Report, acceptance
+from auditor.timeutil import rfc3339
 
 _COLOURS = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta", "skip": "bright_black"}
 _VERDICT_COLOURS = {"ready": "green", "not-ready": "red", "incomplete": "magenta"}
@@ -32,15 +33,55 @@ def summary_lines(report: Report, *, colour: bool = True) -> list[str]:
             count = sum(f.status.value == status for f in findings)
             cells.append(style(f"{count:>5}", fg=_COLOURS[status]) if count else f"{count:>5}")
         lines.append(f"{meta.id:<{width}}  " + "  ".join(cells))
-    problems = [f for f in report.findings if f.status in (Status.FAIL, Status.ERROR)]
+    # The problems that decide the verdict first; accepted ones after them, marked, so a short log shows what to fix.
+    problems = sorted((f for f in report.findings if f.status in (Status.FAIL, Status.ERROR)), key=_accepted_last)
     if problems:
         lines.append("")
         for finding in problems[:MAX_LISTED]:
             tag = style(finding.status.value.upper(), fg=_COLOURS[finding.status.value])
-            lines.append(f"{tag} [{finding.severity.value}] {finding.check_id}: {printable(finding.message)}")
+            line = f"{tag} [{finding.severity.value}] {finding.check_id}: {printable(finding.message)}"
+            lines.append(line + (f" ({printable(acceptance(finding))})" if finding.accepted else ""))
         if len(problems) > MAX_LISTED:
             lines.append(f"... and {len(problems) - MAX_LISTED} more in the reports")
+    lines += [printable(line) for line in gating_lines(report)]
     verdict = style(report.verdict.upper(), fg=_VERDICT_COLOURS[report.verdict], bold=True)
     counts = ", ".join(f"{n} {s}" for s, n in report.summary.items())
     lines += ["", f"Verdict: {verdict} ({counts}; fail-on {report.fail_on.value}; now = {report.now_source})"]
     return lines
+
+
+def _accepted_last(finding: Finding) -> bool:
+    return finding.accepted
+
+
+def gating_lines(report: Report) -> list[str]:
+    """What the verdict took into account besides the findings: the waivers and baseline files, with their effect."""
+    gating, counts = report.gating, report.gate_counts
+    lines = []
+    if gating and gating.waivers:
+        w = gating.waivers
+        if w.disabled:
+            ignored = f": {w.file} not applied" if w.file else ""
+            lines.append(f"Waivers: disabled (--no-waivers){ignored}; every finding is judged as it is")
+        else:
+            lines.append(f"Waivers: {w.file} ({_count(w.count, 'waiver')}): {_count(counts.waived, 'finding')} waived")
+    if gating and gating.baseline:
+        b = gating.baseline
+        lines.append(
+            f"Baseline: {b.file} (of {rfc3339(b.generated_at)}): {_count(counts.baselined, 'failing finding')} "
+            f"already known, {counts.new} new"
+        )
+    return ["", *lines] if lines else []
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def gate_line(report: Report) -> str:
+    """The last line of `drauditor audit`: one grep-able record of the gate for a pipeline log."""
+    c = report.gate_counts
+    return (
+        f"drauditor: verdict={report.verdict} fail={c.fail} error={c.error} new={c.new} "
+        f"baselined={c.baselined} waived={c.waived} exit={report.exit_code}"
+    )

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.model import CheckMeta, Finding, Status
+from auditor.model import CheckMeta, Finding, Status, WaiverMark
 from auditor.report.model import Report
 
 VM_COVERAGE = "vm_dr_coverage"
@@ -54,6 +54,8 @@ class FindingView:
     resource: str
     message: str
     evidence: tuple[EvidenceItem, ...]
+    waiver: WaiverMark | None = None  # shown as a WAIVED badge: the finding does not decide the verdict
+    baselined: bool = False
 
 
 @dataclass(frozen=True)
@@ -205,18 +207,27 @@ def build(report: Report, *, detail_limit: int | None = None) -> ReportView:
 def verdict_reason(report: Report) -> str:
     """The verdict rule of contract section 3, stated with this report's numbers."""
     fail_on = report.fail_on
-    failing = [f for f in report.findings if f.status is Status.FAIL]
+    judged = [f for f in report.findings if not f.accepted]
+    failing = [f for f in judged if f.status is Status.FAIL]
     gating = sum(1 for f in failing if f.severity.rank >= fail_on.rank)
-    errors = sum(1 for f in report.findings if f.status is Status.ERROR)
+    errors = sum(1 for f in judged if f.status is Status.ERROR)
     below = f" ({len(failing) - gating:,} more below that severity)" if len(failing) > gating else ""
+    counts = report.gate_counts
+    accepted = counts.fail + counts.error - counts.new
+    aside = (
+        f" {accepted:,} failing or erroring {_plural(accepted, 'finding')} accepted by a waiver or the baseline "
+        f"{'is' if accepted == 1 else 'are'} reported but not counted."
+        if accepted
+        else ""
+    )
     if report.verdict == "not-ready":
-        return f"{gating:,} failing {_plural(gating, 'finding')} at or above {fail_on.value} severity{below}."
+        return f"{gating:,} failing {_plural(gating, 'finding')} at or above {fail_on.value} severity{below}.{aside}"
     if report.verdict == "incomplete":
         return (
             f"No failing finding at or above {fail_on.value} severity{below}, but {errors:,} "
-            f"{_plural(errors, 'result')} could not be evaluated."
+            f"{_plural(errors, 'result')} could not be evaluated.{aside}"
         )
-    return f"No failing finding at or above {fail_on.value} severity{below}, and every check was evaluated."
+    return f"No failing finding at or above {fail_on.value} severity{below}, and every check was evaluated.{aside}"
 
 
 def status_breakdown(report: Report) -> tuple[StatusCount, ...]:
@@ -250,16 +261,29 @@ def finding_view(finding: Finding) -> FindingView:
         resource=finding.resource.display() if finding.resource else "",
         message=finding.message,
         evidence=evidence_items(finding.evidence),
+        waiver=finding.waiver,
+        baselined=finding.baselined,
     )
 
 
+# A finding's evidence can hold a whole estate (peer_capacity lists every VM it sized); printed in full, one such
+# value costs hundreds of MB of page layout. HTML and PDF show the start of it; report.json always holds all of it.
+EVIDENCE_TEXT_LIMIT = 2000
+
+
 def evidence_items(evidence: dict[str, Any]) -> tuple[EvidenceItem, ...]:
-    """Scalars as text, nested values as compact JSON; the templates escape every one of them."""
+    """Scalars as text, nested values as compact JSON, each cut at EVIDENCE_TEXT_LIMIT; templates escape them all."""
     items = []
     for key, value in evidence.items():
         nested = isinstance(value, dict | list | tuple)
-        items.append(EvidenceItem(str(key), _json(value) if nested else _scalar(value), nested))
+        items.append(EvidenceItem(str(key), _shortened(_json(value) if nested else _scalar(value)), nested))
     return tuple(items)
+
+
+def _shortened(text: str) -> str:
+    if len(text) <= EVIDENCE_TEXT_LIMIT:
+        return text
+    return f"{text[:EVIDENCE_TEXT_LIMIT]} … ({len(text):,} characters in all: the whole value is in report.json)"
 
 
 def input_digests(report: Report) -> tuple[tuple[str, str], ...]:
