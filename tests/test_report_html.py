@@ -221,3 +221,13 @@ def test_environment_autoescapes_and_rejects_undefined_names():
         env.from_string("{{ nope }}").render()
     with pytest.raises(UndefinedError):
         env.from_string("{{ x.nope }}").render(x=object())
+
+
+def test_the_screen_page_lists_a_bounded_number_of_findings_per_check() -> None:
+    from auditor.report.html import SCREEN_DETAIL_LIMIT, render_html
+
+    count = SCREEN_DETAIL_LIMIT + 7
+    report = make_report([vm_finding("ocp-dc1", "apps", f"vm-{i}") for i in range(count)])
+    page = render_html(report)
+    assert page.count('class="finding status-pass"') == SCREEN_DETAIL_LIMIT
+    assert "7 further findings are not listed here" in page and "report.json" in page
