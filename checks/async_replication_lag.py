@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from auditor.context import AuditContext
 from auditor.model import CheckMeta, Finding, ResourceRef, Severity, Status
-from auditor.ramen import Application, applications
+from auditor.ramen import Application, applications, is_metro
 from auditor.timeutil import human_age, parse_scheduling_interval, parse_time, rfc3339
 
 META = CheckMeta(
@@ -86,10 +86,10 @@ def _finding(ctx: AuditContext, app: Application) -> Finding:
     def finding(state: Status, message: str) -> Finding:
         return META.finding(state, message, cluster="hub", resource=resource, evidence=evidence)
 
-    if not raw_interval:
+    if is_metro(policy):  # the same reading of the interval as drpolicy_validity's
         return finding(
             Status.SKIP,
-            f"DRPC {app.key} uses Metro-DR policy {app.policy_name} (no schedulingInterval): its RPO comes from "
+            f"DRPC {app.key} uses Metro-DR policy {app.policy_name} (no scheduling interval): its RPO comes from "
             "synchronous replication and the Ceph checks, not from a group sync time.",
         )
     interval = parse_scheduling_interval(raw_interval)

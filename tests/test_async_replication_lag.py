@@ -135,3 +135,12 @@ def test_unreadable_drpolicies_are_an_error(estate) -> None:
     estate.hub.unavailable["DRPolicy"] = "list drpolicies.ramendr.openshift.io refused (HTTP 403: forbidden)"
     (finding,) = run(CHECK, context_for(estate))
     assert finding.status is Status.ERROR and "DRPolicy could not be read on hub" in finding.message
+
+
+def test_a_zero_interval_is_metro_here_as_in_drpolicy_validity(estate) -> None:
+    from auditor.ramen import is_metro
+
+    (policy,) = estate.hub.list("DRPolicy")
+    policy["spec"]["schedulingInterval"] = "0m"
+    assert is_metro(policy)
+    assert {f.status for f in run(CHECK, context_for(estate))} == {Status.SKIP}
