@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,10 @@ class Thresholds(_Strict):
 
 class Scope(_Strict):
     exclude_namespaces: tuple[str, ...] = ()  # fnmatch globs of VM namespaces outside the audit
+
+    def excludes(self, namespace: str) -> bool:
+        """Whether VMs of ``namespace`` are outside the audit: the one reading every VM check uses."""
+        return any(fnmatch(namespace, pattern) for pattern in self.exclude_namespaces)
 
 
 class Evidence(_Strict):

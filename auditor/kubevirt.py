@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from auditor.inventory import Inventory, Obj, meta, name_of, namespace_of
+from auditor.model import CheckMeta, Finding, ResourceRef, Status
 
 
 @dataclass(frozen=True)
@@ -244,3 +245,14 @@ def _dig(body: Obj, path: str) -> str | None:
             return None
         value = value.get(key)
     return value if isinstance(value, str) and value else None
+
+
+def out_of_scope(check: CheckMeta, cluster: str, vm: Obj) -> Finding:
+    """The SKIP finding of a VM whose namespace scope.exclude_namespaces leaves out, worded alike in every check."""
+    return check.finding(
+        Status.SKIP,
+        f"VM {namespace_of(vm) or ''}/{name_of(vm)} on {cluster} is outside the audit scope "
+        "(scope.exclude_namespaces).",
+        cluster=cluster,
+        resource=ResourceRef.of(vm),
+    )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from fnmatch import fnmatch
 
 from auditor.context import AuditContext
 from auditor.inventory import Inventory, Obj, name_of, namespace_of
@@ -125,7 +124,7 @@ def _not_judged(
     ctx: AuditContext, namespace: str, cluster: str, app: Application, peer: str | None, source: str
 ) -> str | None:
     """Why a protected VM cannot be judged against its peer; None when it can."""
-    if any(fnmatch(namespace, pattern) for pattern in ctx.config.scope.exclude_namespaces):
+    if ctx.config.scope.excludes(namespace):
         return "it is outside the audit scope (scope.exclude_namespaces)"
     if peer is None:
         return f"DRPC {app.key} names no failover cluster: {source}"

@@ -9,10 +9,10 @@ its PVCs), and a VM changed after it comes back as it was (RamenDR/ramen#2825), 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from fnmatch import fnmatch
 
 from auditor.context import AuditContext
 from auditor.inventory import Inventory, Obj, meta, name_of, namespace_of
+from auditor.kubevirt import out_of_scope
 from auditor.model import CheckMeta, Finding, ResourceRef, Severity, Status
 from auditor.ramen import Application, applications, applications_by_namespace, protecting_application
 from auditor.timeutil import human_age, parse_go_duration, parse_time, rfc3339
@@ -104,16 +104,8 @@ def run(ctx: AuditContext) -> list[Finding]:
             app = protecting_application(inventory, vm, candidates_by_namespace.get(namespace, []))
             if app is None:
                 continue  # not protected at all: vm_dr_coverage reports it
-            if any(fnmatch(namespace, pattern) for pattern in ctx.config.scope.exclude_namespaces):
-                findings.append(
-                    META.finding(
-                        Status.SKIP,
-                        f"VM {namespace}/{name_of(vm)} on {cluster} is outside the audit scope "
-                        "(scope.exclude_namespaces).",
-                        cluster=cluster,
-                        resource=ResourceRef.of(vm),
-                    )
-                )
+            if ctx.config.scope.excludes(namespace):
+                findings.append(out_of_scope(META, cluster, vm))
                 continue
             findings.append(_vm_finding(cluster, vm, app, captures[app.key]))
     if not findings:

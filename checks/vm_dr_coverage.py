@@ -7,11 +7,9 @@ DRPC says nothing about a VM whose new disk carries the wrong label.
 
 from __future__ import annotations
 
-from fnmatch import fnmatch
-
 from auditor.context import AuditContext
 from auditor.inventory import Inventory, Obj, condition_true, labels_of, name_of, namespace_of
-from auditor.kubevirt import volumes
+from auditor.kubevirt import out_of_scope, volumes
 from auditor.model import CheckMeta, Finding, ResourceRef, Severity, Status
 from auditor.ramen import (
     Application,
@@ -68,16 +66,8 @@ def run(ctx: AuditContext) -> list[Finding]:
     for cluster, inventory in sorted(ctx.estate.clusters.items()):
         for vm in inventory.list("VirtualMachine"):
             namespace = namespace_of(vm) or ""
-            if any(fnmatch(namespace, pattern) for pattern in ctx.config.scope.exclude_namespaces):
-                findings.append(
-                    META.finding(
-                        Status.SKIP,
-                        f"VM {namespace}/{name_of(vm)} on {cluster} is outside the audit scope "
-                        "(scope.exclude_namespaces).",
-                        cluster=cluster,
-                        resource=ResourceRef.of(vm),
-                    )
-                )
+            if ctx.config.scope.excludes(namespace):
+                findings.append(out_of_scope(META, cluster, vm))
                 continue
             try:
                 findings.append(_vm_finding(cluster, inventory, vm, apps_by_namespace.get(namespace, []), app_problems))
