@@ -89,26 +89,18 @@ def _managed_cluster_findings(hub: Inventory) -> list[Finding]:
             "taints": [t.get("key") for t in (cluster.get("spec") or {}).get("taints") or []],
             "problems": problems,
         }
-        if problems:
-            findings.append(
-                META.finding(
-                    Status.FAIL,
-                    f"ManagedCluster {name} is not usable for DR: {'; '.join(problems)}.",
-                    cluster="hub",
-                    resource=ResourceRef.of(cluster),
-                    evidence=evidence,
-                )
+        findings.append(
+            META.graded(
+                problems,
+                [],
+                fail=f"ManagedCluster {name} is not usable for DR: {'; '.join(problems)}.",
+                warn="",  # nothing here only warns
+                ok=f"ManagedCluster {name} is accepted, joined and available.",
+                cluster="hub",
+                resource=ResourceRef.of(cluster),
+                evidence=evidence,
             )
-        else:
-            findings.append(
-                META.finding(
-                    Status.PASS,
-                    f"ManagedCluster {name} is accepted, joined and available.",
-                    cluster="hub",
-                    resource=ResourceRef.of(cluster),
-                    evidence=evidence,
-                )
-            )
+        )
     return findings
 
 
@@ -155,26 +147,13 @@ def _operator_finding(cluster: str, deployment: Obj, role: str) -> Finding:
         "problems": problems,
         "warnings": stuck,
     }
-    if problems:
-        return META.finding(
-            Status.FAIL,
-            f"The {role} Deployment {key} on {cluster} is not running: {'; '.join(problems)}.",
-            cluster=cluster,
-            resource=ResourceRef.of(deployment),
-            evidence=evidence,
-        )
-    if stuck:
-        return META.finding(
-            Status.WARN,
-            f"The {role} Deployment {key} on {cluster} is available ({ready} of {replicas} replicas ready), but its "
-            f"rollout is stuck: {stuck[0]}.",
-            cluster=cluster,
-            resource=ResourceRef.of(deployment),
-            evidence=evidence,
-        )
-    return META.finding(
-        Status.PASS,
-        f"The {role} Deployment {key} on {cluster} is available ({ready} of {replicas} replicas ready).",
+    available = f"The {role} Deployment {key} on {cluster} is available ({ready} of {replicas} replicas ready)"
+    return META.graded(
+        problems,
+        stuck,
+        fail=f"The {role} Deployment {key} on {cluster} is not running: {'; '.join(problems)}.",
+        warn=f"{available}, but its rollout is stuck: {stuck[0] if stuck else ''}.",
+        ok=f"{available}.",
         cluster=cluster,
         resource=ResourceRef.of(deployment),
         evidence=evidence,

@@ -184,22 +184,15 @@ def _vrg_finding(cluster: str, vrg: Obj, role: str, evidence: dict) -> Finding:
         "protected_pvcs": pvcs if role == "primary" else None,
         "problems": failures + warnings,
     }
-    resource = ResourceRef.of(vrg)
-    if failures or warnings:
-        return META.finding(
-            Status.FAIL if failures else Status.WARN,
-            f"{name}, the {role} of its application, {'is not ready' if failures else 'is at risk'}: "
-            f"{'; '.join(failures + warnings)}.",
-            cluster=cluster,
-            resource=resource,
-            evidence=evidence,
-        )
     protecting = f", protecting {len(pvcs)} PVC(s)" if role == "primary" else ""
-    return META.finding(
-        Status.PASS,
-        f"{name} is {role.capitalize()}{protecting}, with every applicable condition True.",
+    return META.graded(
+        failures,
+        warnings,
+        fail=f"{name}, the {role} of its application, is not ready: {'; '.join(failures + warnings)}.",
+        warn=f"{name}, the {role} of its application, is at risk: {'; '.join(warnings)}.",
+        ok=f"{name} is {role.capitalize()}{protecting}, with every applicable condition True.",
         cluster=cluster,
-        resource=resource,
+        resource=ResourceRef.of(vrg),
         evidence=evidence,
     )
 
