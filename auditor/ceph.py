@@ -508,3 +508,25 @@ def pings(ceph: CephData, stem: str) -> list[Ping]:
             )
         )
     return found
+
+
+def stretch_degraded(ceph: CephData) -> tuple[bool | None, str]:
+    """Whether the stretched cluster runs on one site only (stretch mode degraded or still recovering), and in words.
+
+    None when it cannot be told: no ``osd_dump`` was read, or it is malformed (the words say which). A cluster
+    without stretch mode is not degraded: there is no second site to lose.
+    """
+    if "osd_dump" not in ceph.outputs:
+        return None, "stretch state unknown: no Ceph osd_dump was read"
+    try:
+        stretch = osd_map(ceph).stretch
+    except CephDataError as exc:
+        return None, f"stretch state unknown: {exc}"
+    if not stretch.enabled:
+        return False, "stretch mode is not enabled"
+    sites = f"pools peer with only {stretch.degraded} of {stretch.bucket_count} sites"
+    if stretch.recovering:
+        return True, f"stretch mode is recovering ({sites} until the lost site has caught up)"
+    if stretch.degraded:
+        return True, f"stretch mode is degraded ({sites})"
+    return False, f"stretch mode is healthy across {stretch.bucket_count} sites"

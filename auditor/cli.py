@@ -17,6 +17,10 @@ from auditor.baseline import write_baseline as write_baseline_file
 from auditor.bundle import MANIFEST, verify
 from auditor.capture import write_snapshot
 from auditor.config import load_config
+from auditor.drill import progress as drill_progress
+from auditor.drill.recovery import cleanup_leftovers
+from auditor.drill.runner import DrillRequest, run_drill
+from auditor.drill.summary import drill_summary_lines
 from auditor.errors import InputError
 from auditor.evidence import EvidenceStore
 from auditor.evidence_io import import_json
@@ -356,16 +360,16 @@ def keygen(out_dir: Path) -> None:
     "config_path",
     type=click.Path(path_type=Path, dir_okay=False),
     required=True,
-    help="Configuration with a schedule section (and the live, ceph and evidence sections its audits use).",
+    help="Configuration with a schedule section (and the live, ceph, drill and evidence sections its jobs use).",
 )
-@click.option("--once", is_flag=True, help="Run every scheduled audit once, now, and exit (for cron and tests).")
+@click.option("--once", is_flag=True, help="Run every scheduled audit and drill once, now, and exit (for cron).")
 @click.option(
     "--state-dir",
     type=click.Path(path_type=Path, file_okay=False),
     help="Where the lock file and, unless the config names one, the evidence store are (default: the config's folder).",
 )
 def schedule_command(config_path: Path, once: bool, state_dir: Path | None) -> None:
-    """Run the config's scheduled audits on their cadence: a dated report folder per run, every run in the evidence
+    """Run the config's scheduled audits and drills on their cadence: a dated folder per run, every run in the evidence
     history, one instance per lock, a clean stop on SIGTERM. Exit 0 when stopped (with --once: when no run failed),
     1 when a --once run failed, 2 on a bad config or when another scheduler holds the lock."""
     try:
@@ -379,3 +383,76 @@ def schedule_command(config_path: Path, once: bool, state_dir: Path | None) -> N
     except InputError as exc:
         _fail(str(exc))
     sys.exit(code)
+
+
+@main.group("drill", invoke_without_command=True)
+@click.option("--app", help="The application to drill: NAMESPACE/DRPC (its DRPlacementControl on the hub).")
+@click.option("--vm", "vms", multiple=True, metavar="NAME", help="Drill only this VM of the application (repeat).")
+@click.option("--plan", "plan_only", is_flag=True, help="Print every object the drill would create; change nothing.")
+@click.option("--timeout", type=click.FloatRange(min=1), help="Seconds until the drill gives up (default: config).")
+@click.option("--force", is_flag=True, help="Drill although preflight refuses (an unprotected app, degraded Ceph).")
+@click.option("--json", "as_json", is_flag=True, help="Progress and result as JSON lines on stdout.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Configuration (live, drill, evidence).")
+@click.option("--evidence", type=click.Path(path_type=Path), help="Evidence store that files the drill.")
+@_live_options
+@click.pass_context
+def drill_group(
+    ctx: click.Context,
+    app: str | None,
+    vms: tuple[str, ...],
+    plan_only: bool,
+    timeout: float | None,
+    force: bool,
+    as_json: bool,
+    config_path: Path | None,
+    evidence: Path | None,
+    **live: Any,
+) -> None:
+    """Prove one application fails over: restore its VMs' disks on the peer cluster in an isolated namespace, boot
+    copies there, measure RTO per VM and step and RPO with a canary, file the evidence, and remove every object it
+    created. Exit 0 success with targets met, 1 failed, refused or a target missed, 2 bad input, 3 aborted or
+    residue left (`drauditor drill cleanup`)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not app:
+        raise click.UsageError("give --app NAMESPACE/DRPC (or a subcommand: cleanup)")
+    progress = drill_progress.json_lines(sys.stdout) if as_json else drill_progress.human_lines(sys.stderr)
+    request = DrillRequest(app=app, vms=vms, timeout_seconds=timeout, force=force, plan_only=plan_only)
+    try:
+        result = run_drill(request, load_config(config_path), LiveFlags(**live), evidence=evidence, progress=progress)
+    except InputError as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps({"event": "result", **result.to_json()}, sort_keys=True, default=str))
+    else:
+        for line in drill_summary_lines(result):
+            click.echo(line)
+    sys.exit(result.exit_code)
+
+
+@drill_group.command("cleanup")
+@click.option("--id", "ids", multiple=True, metavar="DRILL_ID", help="The drill to clean up (repeat).")
+@click.option("--all", "every", is_flag=True, help="Every drill with an open journal here or objects on the clusters.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Configuration (live, drill, evidence).")
+@click.option("--evidence", type=click.Path(path_type=Path), help="Evidence store that files an unfinished drill.")
+@click.option("--json", "as_json", is_flag=True, help="Progress as JSON lines on stdout.")
+@_live_options
+def drill_cleanup(
+    ids: tuple[str, ...], every: bool, config_path: Path | None, evidence: Path | None, as_json: bool, **live: Any
+) -> None:
+    """Remove what drills left behind (killed, or a cluster lost mid-drill), found by journal and by label, and file
+    a drill that never finished as aborted. Exit 0 when nothing is left, 3 when something still is."""
+    progress = drill_progress.json_lines(sys.stdout) if as_json else drill_progress.human_lines(sys.stderr)
+    try:
+        recovered = cleanup_leftovers(
+            ids, every, load_config(config_path), LiveFlags(**live), evidence=evidence, progress=progress
+        )
+    except InputError as exc:
+        _fail(str(exc))
+    for item in recovered:
+        state = "clean" if not item.result.residue else f"LEFT: {'; '.join(item.result.residue)}"
+        filed = ", filed as aborted" if item.filed else ""
+        click.echo(f"drill {item.drill_id}: {len(item.result.removed)} object(s) removed, {state}{filed}")
+    if not recovered:
+        click.echo("no drill to clean up")
+    sys.exit(3 if any(item.result.residue for item in recovered) else 0)

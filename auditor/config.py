@@ -75,13 +75,52 @@ class CephCliConfig(_Strict):
     tools_selector: str = "app=rook-ceph-tools"
 
 
-class ScheduledAudit(_Strict):
-    """One audit `drauditor schedule` runs: its runs go to ``<output>/<name>/<UTC timestamp>/``."""
+def is_app_key(value: str) -> bool:
+    """Whether ``value`` names an application as drills do: "NAMESPACE/DRPC", both parts non-empty."""
+    return value.count("/") == 1 and "" not in value.split("/")
+
+
+class DrillTarget(_Strict):
+    """What one application's drill must achieve, and how its VM copies prove they serve."""
+
+    rto_seconds: float | None = Field(None, gt=0)
+    rpo_seconds: float | None = Field(None, ge=0)
+    # A KubeVirt VirtualMachineInstance readinessProbe (e.g. {guestAgentPing: {}}, or exec/tcpSocket/httpGet) put on
+    # every VM copy: the drill's last step waits for the VMI's Ready condition it drives.
+    readiness_probe: dict[str, Any] | None = None
+
+
+class DrillSettings(_Strict):
+    """How `drauditor drill` runs, and the RTO/RPO targets per application ("namespace/drpc" keys in ``apps``)."""
+
+    timeout_seconds: float = Field(900.0, gt=0)
+    state_dir: Path | None = None  # drill journals; default: $XDG_STATE_HOME/drauditor/drills
+    canary_image: str = "registry.access.redhat.com/ubi9/ubi-minimal:latest"
+    canary_interval_seconds: float = Field(0.2, gt=0)
+    canary_size: str = "1Gi"
+    defaults: DrillTarget = DrillTarget()
+    apps: dict[str, DrillTarget] = {}
+
+    @field_validator("apps")
+    @classmethod
+    def _app_keys(cls, value: dict[str, DrillTarget]) -> dict[str, DrillTarget]:
+        if bad := sorted(key for key in value if not is_app_key(key)):
+            raise ValueError(f"keys must be NAMESPACE/DRPC: {', '.join(bad)}")
+        return value
+
+    def target_for(self, namespace: str, name: str) -> DrillTarget:
+        """The application's own values where it sets them, the defaults elsewhere."""
+        own = self.apps.get(f"{namespace}/{name}")
+        if own is None:
+            return self.defaults
+        return self.defaults.model_copy(update=own.model_dump(exclude_unset=True))
+
+
+class _ScheduledJob(_Strict):
+    """What every job of `drauditor schedule` has: its runs go to ``<output>/<name>/<UTC timestamp>/``."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # a folder name, and the job in logs
     every: str  # auditor.cadence grammar
-    snapshot: Path | None = None  # audit this snapshot directory ...
-    live: bool = False  # ... or the live clusters of the config's live and ceph sections
     output: Path
 
     @field_validator("every")
@@ -90,15 +129,53 @@ class ScheduledAudit(_Strict):
         parse_every(value)
         return value
 
+    @property
+    def cadence(self) -> Cadence:
+        return parse_every(self.every)
+
+
+class ScheduledAudit(_ScheduledJob):
+    """One audit `drauditor schedule` runs."""
+
+    snapshot: Path | None = None  # audit this snapshot directory ...
+    live: bool = False  # ... or the live clusters of the config's live and ceph sections
+
     @model_validator(mode="after")
     def _one_source(self) -> ScheduledAudit:
         if (self.snapshot is not None) == self.live:
             raise ValueError("give exactly one source: snapshot: DIR, or live: true")
         return self
 
-    @property
-    def cadence(self) -> Cadence:
-        return parse_every(self.every)
+
+class ScheduledDrill(_ScheduledJob):
+    """One drill `drauditor schedule` runs on the config's live clusters, with the config's drill settings."""
+
+    app: str  # NAMESPACE/DRPC
+    vms: tuple[str, ...] = ()  # as `drauditor drill --vm`; empty: every protected VM of the application
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_force(cls, value: Any) -> Any:
+        # A preflight refusal is a person's call to override (`drauditor drill --force`), never an unattended one's.
+        if isinstance(value, dict) and "force" in value:
+            raise ValueError("force is not available in a schedule: a refused drill is forced by hand only")
+        return value
+
+    @field_validator("app")
+    @classmethod
+    def _app(cls, value: str) -> str:
+        if not is_app_key(value):
+            raise ValueError(f"{value!r} is not NAMESPACE/DRPC")
+        return value
+
+    @field_validator("vms")
+    @classmethod
+    def _vms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "" in value:
+            raise ValueError("a VM name is empty")
+        if repeated := sorted({vm for vm in value if value.count(vm) > 1}):
+            raise ValueError(f"VMs listed twice: {', '.join(repeated)}")
+        return value
 
 
 class Retention(_Strict):
@@ -130,36 +207,27 @@ class Webhook(_Strict):
 
 
 class Schedule(_Strict):
-    """The `drauditor schedule` plan: audits on a cadence, retention of their folders, notification, lock."""
+    """The `drauditor schedule` plan: audits and drills on a cadence, retention of their folders, notification, lock."""
 
-    audits: tuple[ScheduledAudit, ...]
-    # Drills belong in the grammar, but the drill engine does not exist in this version: an entry is refused rather
-    # than accepted and never run.
-    drills: tuple[Any, ...] = ()
+    audits: tuple[ScheduledAudit, ...] = ()
+    drills: tuple[ScheduledDrill, ...] = ()
     retention: Retention = Retention()
     webhook: Webhook | None = None
     lock_file: Path | None = None  # default: drauditor-schedule.lock in the --state-dir
 
-    @field_validator("audits")
-    @classmethod
-    def _something_to_run(cls, value: tuple[ScheduledAudit, ...]) -> tuple[ScheduledAudit, ...]:
-        if not value:
-            raise ValueError("list at least one audit to run")
-        return value
-
-    @field_validator("drills", mode="before")
-    @classmethod
-    def _no_drills(cls, value: Any) -> tuple[Any, ...]:
-        if value:
-            raise ValueError("scheduled drills are not available in this version of drauditor; remove the entries")
-        return ()
-
     @model_validator(mode="after")
-    def _unique_names(self) -> Schedule:
-        names = [audit.name for audit in self.audits]
+    def _jobs(self) -> Schedule:
+        names = [job.name for job in self.jobs]
+        if not names:
+            raise ValueError("list at least one audit or drill to run")
         if repeated := sorted({name for name in names if names.count(name) > 1}):
-            raise ValueError(f"audit names must be unique (their runs share a folder): {', '.join(repeated)}")
+            raise ValueError(f"audit and drill names must be unique (their runs share a folder): {', '.join(repeated)}")
         return self
+
+    @property
+    def jobs(self) -> tuple[ScheduledAudit | ScheduledDrill, ...]:
+        """Every job, audits first, each in config order (the order of `--once`)."""
+        return self.audits + self.drills
 
 
 class AuditConfig(_Strict):
@@ -169,6 +237,7 @@ class AuditConfig(_Strict):
     thresholds: Thresholds = Thresholds()
     scope: Scope = Scope()
     evidence: Evidence = Evidence()
+    drill: DrillSettings = DrillSettings()
     schedule: Schedule | None = None  # only `drauditor schedule` reads it
     waivers: Path | None = None  # accepted risks (auditor.waivers); `audit --waivers` overrides, --no-waivers ignores
 
@@ -198,6 +267,9 @@ def load_config(path: Path | None) -> AuditConfig:
         config = config.model_copy(update={"ceph": config.ceph.model_copy(update=relative)})
     if config.schedule is not None:
         config = config.model_copy(update={"schedule": _schedule_paths(config.schedule, base)})
+    if config.drill.state_dir is not None and not config.drill.state_dir.is_absolute():
+        drill = config.drill.model_copy(update={"state_dir": (base / config.drill.state_dir).resolve()})
+        config = config.model_copy(update={"drill": drill})
     if config.waivers is not None and not config.waivers.is_absolute():
         config = config.model_copy(update={"waivers": (base / config.waivers).resolve()})
     return config
@@ -213,4 +285,5 @@ def _schedule_paths(schedule: Schedule, base: Path) -> Schedule:
         audit.model_copy(update={"snapshot": resolved(audit.snapshot), "output": resolved(audit.output)})
         for audit in schedule.audits
     )
-    return schedule.model_copy(update={"audits": audits, "lock_file": resolved(schedule.lock_file)})
+    drills = tuple(drill.model_copy(update={"output": resolved(drill.output)}) for drill in schedule.drills)
+    return schedule.model_copy(update={"audits": audits, "drills": drills, "lock_file": resolved(schedule.lock_file)})

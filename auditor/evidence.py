@@ -37,8 +37,9 @@ OUTCOMES = ("success", "failure", "aborted")
 # The verdicts of contract section 3, as the audit_runs CHECK constraint fixes them (the report model imports, via
 # provenance, the check registry and the audit context, which imports this module: the list cannot be imported).
 VERDICTS = ("ready", "not-ready", "incomplete")
-# Where a scheduled run failed: the audit itself (it raised, its input was bad, its bundle incomplete) or the webhook.
-FAILURE_PHASES = ("audit", "webhook")
+# Where a scheduled run failed: the audit itself (it raised, its input was bad, its bundle incomplete), a scheduled
+# drill (refused, failed, a target missed, residue left, or it raised), or the webhook.
+FAILURE_PHASES = ("audit", "webhook", "drill")
 BUSY_TIMEOUT_SECONDS = 30  # how long a writer waits for another one's append before giving up
 
 _LEDGER_SQL = """
@@ -112,6 +113,27 @@ _MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
         tool_version  TEXT NOT NULL,
         run_by        TEXT NOT NULL
     );
+    CREATE INDEX run_failures_finished ON run_failures (finished_at);
+    CREATE TRIGGER run_failures_no_update BEFORE UPDATE ON run_failures BEGIN SELECT RAISE(ABORT, 'append-only'); END;
+    CREATE TRIGGER run_failures_no_delete BEFORE DELETE ON run_failures BEGIN SELECT RAISE(ABORT, 'append-only'); END;
+    """,
+    # v4: scheduled drills fail too (phase drill). SQLite cannot alter a CHECK constraint: the table is rebuilt with
+    # its rows as they are (DROP TABLE fires no DELETE trigger; the ledger, untouched, still matches every row).
+    """
+    CREATE TABLE run_failures_v4 (
+        id            TEXT PRIMARY KEY,
+        job           TEXT NOT NULL,
+        phase         TEXT NOT NULL CHECK (phase IN ('audit', 'webhook', 'drill')),
+        started_at    TEXT NOT NULL,
+        finished_at   TEXT NOT NULL,
+        error         TEXT NOT NULL,
+        output        TEXT NOT NULL,
+        tool_version  TEXT NOT NULL,
+        run_by        TEXT NOT NULL
+    );
+    INSERT INTO run_failures_v4 SELECT * FROM run_failures;
+    DROP TABLE run_failures;
+    ALTER TABLE run_failures_v4 RENAME TO run_failures;
     CREATE INDEX run_failures_finished ON run_failures (finished_at);
     CREATE TRIGGER run_failures_no_update BEFORE UPDATE ON run_failures BEGIN SELECT RAISE(ABORT, 'append-only'); END;
     CREATE TRIGGER run_failures_no_delete BEFORE DELETE ON run_failures BEGIN SELECT RAISE(ABORT, 'append-only'); END;
@@ -206,12 +228,13 @@ class AuditRecord(_Record):
 
 @dataclass(frozen=True)
 class RunFailure(_Record):
-    """One scheduled run that failed: its audit did not complete (``phase`` audit), or its webhook failed."""
+    """One scheduled run that failed: its audit did not complete (``phase`` audit), its drill did not succeed
+    (``phase`` drill), or its webhook failed."""
 
     NOUN: ClassVar[str] = "failed run"
 
     id: str
-    job: str  # the scheduled audit's name
+    job: str  # the scheduled audit's or drill's name
     phase: str
     started_at: datetime
     finished_at: datetime

@@ -26,6 +26,7 @@ class KindInfo:
 _RAMEN = "ramendr.openshift.io"
 _OCM_CLUSTER = "cluster.open-cluster-management.io"
 _INSTANCETYPE = "instancetype.kubevirt.io"
+_SNAPSHOT = "snapshot.storage.k8s.io"
 
 KINDS: dict[str, KindInfo] = {
     # hub
@@ -48,6 +49,7 @@ KINDS: dict[str, KindInfo] = {
     "PersistentVolumeClaim": KindInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
     "StorageClass": KindInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses"),
     "Namespace": KindInfo("", "v1", "Namespace", "namespaces"),
+    "VolumeSnapshotClass": KindInfo(_SNAPSHOT, "v1", "VolumeSnapshotClass", "volumesnapshotclasses"),
     "Node": KindInfo("", "v1", "Node", "nodes"),
     "Secret": KindInfo("", "v1", "Secret", "secrets", metadata_only=True),
     "NetworkAttachmentDefinition": KindInfo(
@@ -113,9 +115,11 @@ MANAGED_KINDS = (
     "VirtualMachineClusterInstancetype",
     "VirtualMachinePreference",
     "VirtualMachineClusterPreference",
+    "VolumeSnapshotClass",
 )
 # APIs an estate may not serve at all: not served means none exist, not "unreadable". PlacementRule is legacy;
-# DRClusterConfig is newer than some Ramen releases; Multus and KubeVirt instancetypes are optional features.
+# DRClusterConfig is newer than some Ramen releases; Multus and KubeVirt instancetypes are optional features, and so
+# is the CSI snapshot API (external-snapshotter CRDs), which only drills need.
 OPTIONAL_KINDS = frozenset(
     {
         "PlacementRule",
@@ -125,5 +129,6 @@ OPTIONAL_KINDS = frozenset(
         "VirtualMachineClusterInstancetype",
         "VirtualMachinePreference",
         "VirtualMachineClusterPreference",
+        "VolumeSnapshotClass",
     }
 )

@@ -12,17 +12,15 @@ import base64
 import hashlib
 import json
 import os
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import urllib3
 import yaml
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
@@ -33,6 +31,7 @@ from auditor.docload import yaml_error_message
 from auditor.errors import InputError
 from auditor.inventory import CephData, ClusterAccess, Estate, Inventory
 from auditor.kinds import HUB_KINDS, KINDS, MANAGED_KINDS, OPTIONAL_KINDS, KindInfo
+from auditor.kubehttp import RequestStats, RetriesExhausted, RetryPolicy, send
 
 PAGE_SIZE = 500
 MAX_LIST_RESTARTS = 3
@@ -58,6 +57,10 @@ class LiveOptions:
     page_size: int = PAGE_SIZE
     sleep: Callable[[float], None] = time.sleep  # between retries; tests inject a recorder
 
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.attempts, self.backoff_seconds, self.max_backoff_seconds, self.sleep)
+
 
 class ApiFailure(Exception):
     """A request the server answered with a final error (4xx other than 429)."""
@@ -70,24 +73,6 @@ class ApiFailure(Exception):
 
 class Unreachable(Exception):
     """The server did not answer usefully after every retry."""
-
-
-@dataclass
-class RequestStats:
-    """Requests made, shared by the reader threads (hence the lock)."""
-
-    requests: int = 0
-    retries: int = 0
-    by_cluster: dict[str, int] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def count(self, cluster: str, *, retry: bool = False) -> None:
-        with self._lock:
-            if retry:
-                self.retries += 1
-            else:
-                self.requests += 1
-                self.by_cluster[cluster] = self.by_cluster.get(cluster, 0) + 1
 
 
 def _in_cluster(kubeconfig: Path | None, context: str | None) -> bool:
@@ -109,7 +94,7 @@ def api_client(kubeconfig: Path | None, context: str | None) -> ApiClient:
             client_configuration=configuration,
             persist_config=False,
         )
-        configuration.retries = False  # ClusterReader.get retries, honouring Retry-After; urllib3 must not add its own
+        configuration.retries = False  # kubehttp.send retries, honouring Retry-After; urllib3 must not add its own
         return ApiClient(configuration)
     except yaml.YAMLError as exc:  # the parser's words and line only: a quote of the text could hold a token
         where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
@@ -175,36 +160,23 @@ class ClusterReader:
     def get(
         self, path: str, query: list[tuple[str, Any]] | None = None, accept: str = "application/json"
     ) -> dict[str, Any]:
-        last = ""
-        for attempt in range(self.options.attempts):
-            params = self.api.param_serialize(
-                method="GET",
-                resource_path=path,
-                query_params=query or [],
-                header_params={"Accept": accept},
-                auth_settings=["BearerToken"],
+        try:
+            reply = send(
+                self.api,
+                self.name,
+                self.stats,
+                self.options.retry_policy,
+                "GET",
+                path,
+                query=query,
+                headers={"Accept": accept},
+                timeout=(self.options.connect_timeout, self.options.read_timeout),
             )
-            self.stats.count(self.name)
-            delay = self.options.backoff_seconds * 2**attempt
-            try:
-                response = self.api.call_api(
-                    *params, _request_timeout=(self.options.connect_timeout, self.options.read_timeout)
-                )
-                body = response.read()
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                if 200 <= response.status < 300:
-                    return json.loads(body)
-                reason = _status_message(body) or response.reason or ""
-                if response.status != 429 and response.status < 500:
-                    raise ApiFailure(response.status, reason)
-                last = f"HTTP {response.status}: {reason}"
-                delay = _retry_after(response.getheader("Retry-After")) or delay
-            if attempt + 1 < self.options.attempts:
-                self.stats.count(self.name, retry=True)
-                self.options.sleep(min(delay, self.options.max_backoff_seconds))
-        raise Unreachable(f"{self.options.attempts} attempts failed, the last with {last}")
+        except RetriesExhausted as exc:
+            raise Unreachable(str(exc)) from exc
+        if not reply.ok:
+            raise ApiFailure(reply.status, reply.message)
+        return reply.json()
 
     def served(self, kinds: tuple[str, ...]) -> dict[str, tuple[KindInfo, str] | str]:
         """For each kind: (its info, the group/version to list) if served, else why not."""
@@ -273,20 +245,6 @@ _METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=
 
 def _base(group: str, version: str) -> str:
     return f"/apis/{group}/{version}" if group else f"/api/{version}"
-
-
-def _status_message(body: bytes) -> str:
-    try:
-        return str(json.loads(body).get("message", ""))
-    except (ValueError, AttributeError):
-        return body[:200].decode("utf-8", "replace")
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None  # an HTTP-date: fall back to our own backoff
 
 
 def read_cluster(reader: ClusterReader, kinds: tuple[str, ...]) -> tuple[Inventory, dict[str, str]]:

@@ -61,9 +61,11 @@ def summary(
     counts: dict[str, int] | None = None,
     hub: str | None = None,
     error: str | None = None,
+    drill: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON a run posts: a completed run's verdict and counts, or a failed run's error."""
-    return {
+    """The JSON a run posts: a completed run's verdict and counts, or a failed run's error; a drill run's also
+    carries ``drill`` (what it measured), which an audit run's payload does not have."""
+    payload = {
         "schema": SCHEMA,
         "job": job,
         "run": "failed" if error is not None else "completed",
@@ -75,6 +77,7 @@ def summary(
         "generated_at": rfc3339(generated_at),
         "tool": {"name": "drauditor", "version": __version__},
     }
+    return payload if drill is None else {**payload, "drill": drill}
 
 
 def post(url: str, payload: dict[str, Any], headers: Mapping[str, str], timeout: float) -> int:

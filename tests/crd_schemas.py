@@ -71,6 +71,8 @@ _PLAIN_SCHEMAS: dict[str, tuple[str, str, str, str]] = {
     "core/secret_v1.yaml": ("", "v1", "Secret", "Namespaced"),
     "core/configmap_v1.yaml": ("", "v1", "ConfigMap", "Namespaced"),
     "core/deployment_v1.yaml": ("apps", "v1", "Deployment", "Namespaced"),
+    "core/pod_v1.yaml": ("", "v1", "Pod", "Namespaced"),
+    "core/networkpolicy_v1.yaml": ("networking.k8s.io", "v1", "NetworkPolicy", "Namespaced"),
 }
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")

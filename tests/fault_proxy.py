@@ -6,6 +6,10 @@ the real server's. Only the faults are made up, so a test can produce on demand 
 apiserver does now and then (a 500, a 429 with Retry-After, an expired continue token, a slow answer, a dropped
 connection) and see how the live reader copes with it against otherwise real answers.
 
+Watches (``?watch=1``) are relayed chunk by chunk as the apiserver sends them, so a client's watch through the
+proxy sees events when they happen. ``sever()`` cuts the cluster off as a network partition would: open streams
+are reset and every new request too, until ``heal()``.
+
 The proxy listens on plain HTTP on 127.0.0.1 (the official client accepts an ``http://`` server with a bearer
 token), so ``kubeconfig()`` just points one cluster of a kubeconfig at it. Standard library only.
 """
@@ -13,6 +17,7 @@ token), so ``kubeconfig()`` just points one cluster of a kubeconfig at it. Stand
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import re
@@ -122,6 +127,9 @@ class FaultProxy:
         self.rules: list[Rule] = []
         self._seen: list[Seen] = []
         self._in_flight = 0
+        self._severed = False
+        # The watches being relayed: (client connection, upstream connection), both cut by sever().
+        self._streams: set[tuple[socket.socket, socket.socket]] = set()
         self._lock = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True  # keep-alive connections and delayed answers must not block stop()
@@ -153,6 +161,19 @@ class FaultProxy:
         with self._lock:
             self.rules.append(rule)
         return rule
+
+    def sever(self) -> None:
+        """The cluster becomes unreachable: open watch streams are reset, and every request until ``heal()``."""
+        with self._lock:
+            self._severed = True
+            streams = list(self._streams)
+        for client, upstream in streams:
+            _reset_socket(client)
+            _reset_socket(upstream)
+
+    def heal(self) -> None:
+        with self._lock:
+            self._severed = False
 
     def reset(self) -> None:
         """Forgets every rule and every request seen (between tests sharing one proxy)."""
@@ -186,6 +207,8 @@ class FaultProxy:
     def _take(self, method: str, path: str, query: Query) -> Rule | None:
         with self._lock:
             self._in_flight += 1
+            if self._severed:
+                return Rule(path=".*", method=method, reset=True, hits=1)
             rule = next((r for r in self.rules if r.matches(method, path, query)), None)
             if rule is not None:
                 rule.hits += 1
@@ -196,6 +219,14 @@ class FaultProxy:
             self._seen.append(seen)
             self._in_flight -= 1
             self._lock.notify_all()
+
+
+def _reset_socket(connection: socket.socket) -> None:
+    """Closes with a TCP RST (linger 0), as a crashing server or a dropping load balancer does."""
+    with contextlib.suppress(OSError):
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection.shutdown(socket.SHUT_RDWR)
+    connection.close()
 
 
 def _cluster_entry(config: dict, cluster: str) -> dict:
@@ -225,6 +256,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 elif rule is not None and rule.status is not None:
                     status = rule.status
                     delivered = self._answer(status, rule.headers, status_body(status, rule.message))
+                elif query.get("watch", [""])[0] in ("1", "true"):
+                    status, delivered = self._relay(body)
                 else:
                     status, headers, payload = self._forward(body)
                     delivered = self._answer(status, headers, payload)
@@ -248,6 +281,40 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             except (OSError, http.client.HTTPException) as exc:  # what a real gateway says then
                 return 502, {}, status_body(502, f"fault proxy: the upstream apiserver failed: {exc}")
             finally:
+                upstream.close()
+
+        def _relay(self, body: bytes) -> tuple[int, bool]:
+            """A watch: the upstream's chunks are passed on as they arrive, until either side ends the stream."""
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            upstream = http.client.HTTPSConnection(
+                proxy.upstream_host, proxy.upstream_port, context=proxy.tls, timeout=3600
+            )
+            stream: tuple[socket.socket, socket.socket] | None = None
+            try:
+                upstream.connect()
+                stream = (self.connection, upstream.sock)
+                with proxy._lock:
+                    proxy._streams.add(stream)
+                upstream.request(self.command, self.path, body=body or None, headers=headers)
+                response = upstream.getresponse()
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in _HOP_BY_HOP:
+                        self.send_header(key, value)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                while chunk := response.read1(65536):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+                return response.status, True
+            except (OSError, http.client.HTTPException):  # severed, or either side hung up
+                self.close_connection = True
+                return 0, False
+            finally:
+                if stream is not None:
+                    with proxy._lock:
+                        proxy._streams.discard(stream)
                 upstream.close()
 
         def _answer(self, status: int, headers: dict[str, str], payload: bytes) -> bool:
@@ -276,9 +343,7 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 return True
 
         def _reset(self) -> None:
-            """Closes with a TCP RST (linger 0), as a crashing server or a dropping load balancer does."""
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
+            _reset_socket(self.connection)
             self.close_connection = True
 
         def log_message(self, format: str, *args: object) -> None:

@@ -66,7 +66,7 @@ def test_bookmarks_follow_the_headings(rendered):
     top = [item.title for item in reader.outline if not isinstance(item, list)]
     assert top[:3] == ["Contents", "Executive summary", "Findings by check"]
     appendices = ["Appendix A: VM coverage", "Appendix B: Inputs", "Appendix C: Provenance"]
-    assert top[-4:] == ["Readiness over time", *appendices]
+    assert top[-5:] == ["Readiness over time", "Failover drills", *appendices]
     nested = [item.title for group in reader.outline if isinstance(group, list) for item in group]
     assert {m.title for m in report.checks} <= set(nested)
     assert "Compliance mapping" in top

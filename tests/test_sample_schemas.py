@@ -109,7 +109,7 @@ def test_drill_records_are_valid_and_name_real_drpcs(estate: str) -> None:
     assert records
     for index, data in enumerate(records):
         record = DrillRecord.from_dict(data, f"{estate}/drills.json: record {index}")
-        assert record.mode == "clone" and record.tool_version == "0.1.0"
+        assert record.mode in ("clone", "snapshot-restore") and record.tool_version == "0.1.0"
         assert record.started_at < record.finished_at
         assert hub.get("DRPlacementControl", record.app_name, record.app_namespace), record.id
 

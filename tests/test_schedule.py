@@ -111,14 +111,12 @@ def test_anything_else_is_exit_2_naming_the_key_and_the_grammar(tmp_path: Path, 
 @pytest.mark.parametrize(
     ("section", "expected"),
     [
-        ({"audits": [job()], "drills": [{"app": "billing/billing-db", "every": "monday at 06:00"}]},
-         "schedule.drills: Value error, scheduled drills are not available in this version of drauditor"),
         ({"audits": [job(live=True, snapshot="x")]}, "schedule.audits.0: Value error, give exactly one source"),
         ({"audits": [job(live=False)]}, "schedule.audits.0: Value error, give exactly one source"),
         ({"audits": [{**job(), "evry": "1d"}]}, "schedule.audits.0.evry: Extra inputs are not permitted"),
         ({"audits": [job("a/b")]}, "schedule.audits.0.name: String should match pattern"),
-        ({"audits": [job(), job()]}, "audit names must be unique (their runs share a folder): nightly"),
-        ({"audits": []}, "schedule.audits: Value error, list at least one audit to run"),
+        ({"audits": [job(), job()]}, "audit and drill names must be unique (their runs share a folder): nightly"),
+        ({"audits": []}, "schedule: Value error, list at least one audit or drill to run"),
         ({"audits": [job()], "retention": {"keep_runs": 0}}, "schedule.retention.keep_runs: Input should be greater"),
         ({"audits": [job()], "webhook": {"url": "ftp://example.com/x"}},
          "schedule.webhook.url: Value error, ftp://example.com/[redacted] is not an http:// or https:// URL"),
@@ -405,8 +403,8 @@ def test_a_failed_run_cannot_be_edited_deleted_or_invented_quietly(tmp_path: Pat
     assert verify_history(path) == ["run_failure f1 (seq 1 (run_failure f1)): run_failures row differs from the ledger"]
     tamper(path, "DELETE FROM run_failures")
     assert verify_history(path) == ["seq 1 (run_failure f1): in the ledger but missing from its table: deleted"]
-    with pytest.raises(ValueError, match="phase 'drill' is not one of audit, webhook"):
-        failure(phase="drill")
+    with pytest.raises(ValueError, match="phase 'capture' is not one of audit, webhook, drill"):
+        failure(phase="capture")
 
 
 # Retention

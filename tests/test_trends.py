@@ -137,9 +137,10 @@ def test_an_empty_store_gives_an_empty_history_and_says_so(tmp_path: Path) -> No
     path = tmp_path / "empty.db"
     EvidenceStore(path).close()
     report = audit(build_context(empty_estate(), AuditConfig(), path))
-    assert report.to_json()["history"] == {"audits_total": 0, "audits": [], "rto": []}
+    assert report.to_json()["history"] == {"audits_total": 0, "audits": [], "rto": [], "drills": []}
     page = render_html(report)
     assert "No earlier audit is on record in the evidence store." in page
+    assert "No drill is on record in the evidence store." in page
     assert "No successful drill with a measured RTO is on record" in page
     assert 'id="chart-runs"' not in page and 'id="chart-rto"' not in page
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from auditor.drill.measure import STEPS
+from auditor.drill_details import DrillDetails
 from auditor.history import AppRto, Measurement, PastRun
 from auditor.report.views import COVERAGE_BUCKETS, AppCoverage, RttPair, StatusCount
 
@@ -268,16 +270,18 @@ def runs_chart(runs: tuple[PastRun, ...]) -> Chart | None:
     )
 
 
-def rto_chart(apps: tuple[AppRto, ...], *, max_rows: int = 20) -> Chart | None:
-    """Each application's last measured RTO as a bar, its earlier drills' RTOs as ticks across it, the longest
-    first; None when no drill measured one."""
+def rto_chart(apps: tuple[AppRto, ...], *, targets: dict[str, float] | None = None, max_rows: int = 20) -> Chart | None:
+    """Each application's last measured RTO as a bar, its earlier drills' RTOs as ticks across it and its RTO target
+    (``targets``: application -> seconds) as a dashed line across its row, the longest first; None when no drill
+    measured one."""
     if not apps:
         return None
+    targets = targets or {}
     ranked = sorted(apps, key=lambda app: (-app.last.rto_seconds, app.application))
     shown = ranked[:max_rows]
     label_w, value_w, row_h, gap, top = 190.0, 70.0, 14.0, 8.0, 30.0
     plot_w = WIDTH - label_w - value_w
-    peak = max(max(m.rto_seconds for m in app.drills) for app in shown)
+    peak = max(max(*(m.rto_seconds for m in app.drills), targets.get(app.application, 0.0)) for app in shown)
     x_max = peak * 1.05 if peak > 0 else 1.0
     bars, labels, markers = [], [], []
     for i, app in enumerate(shown):
@@ -291,6 +295,9 @@ def rto_chart(apps: tuple[AppRto, ...], *, max_rows: int = 20) -> Chart | None:
         for earlier in app.drills[:-1]:
             x = _r(label_w + plot_w * max(earlier.rto_seconds, 0.0) / x_max)
             markers.append(Rule(x, _r(y - 2), x, _r(y + row_h + 2), "rto-earlier"))
+        if (target := targets.get(app.application)) is not None:
+            x = _r(label_w + plot_w * max(target, 0.0) / x_max)
+            markers.append(Rule(x, _r(y - 4), x, _r(y + row_h + 4), "threshold"))
         labels.append(Label(label_w - 6, _r(y + row_h - 3), _clip(app.application, label_w - 10), "axis-label", "end"))
         labels.append(Label(_r(label_w + width + 6), _r(y + row_h - 3), _seconds(last), "value"))
     height = top + len(shown) * (row_h + gap) + 4
@@ -304,10 +311,103 @@ def rto_chart(apps: tuple[AppRto, ...], *, max_rows: int = 20) -> Chart | None:
         bars=tuple(bars),
         labels=tuple(labels),
         rules=(Rule(label_w, top - 2, label_w, _r(height - 4), "axis"),),
-        legend=_legend([("last drill", "rto-last"), ("earlier drills", "rto-earlier-swatch")], label_w),
+        legend=_legend(
+            [
+                ("last drill", "rto-last"),
+                ("earlier drills", "rto-earlier-swatch"),
+                *((("RTO target", "threshold-swatch"),) if any(app.application in targets for app in shown) else ()),
+            ],
+            label_w,
+        ),
         markers=tuple(markers),
         note=f"The {len(shown)} longest are drawn; {rest:,} more are in the table below." if rest else None,
     )
+
+
+# Short legend names: all seven steps and "failed" fit one legend row.
+STEP_LABELS = {
+    "snapshot_ready": "snapshot",
+    "content_ready": "content",
+    "pvc_bound": "PVC bound",
+    "vmi_scheduled": "scheduled",
+    "vmi_running": "running",
+    "agent_connected": "agent",
+    "probe_ready": "probe",
+}
+
+
+def drill_timeline(details: DrillDetails, chart_id: str, *, max_rows: int = 30) -> Chart | None:
+    """One horizontal bar per VM from T0, a segment per recovery step ending when the step was reached (seconds on
+    the monotonic clock), a VM that did not recover marked where it stopped, the RTO target as a dashed line; None
+    when no VM reached a step."""
+    if not any(vm.steps for vm in details.vms):
+        return None
+    shown = details.vms[:max_rows]
+    label_w, value_w, row_h, gap, top = 190.0, 120.0, 14.0, 8.0, 42.0
+    plot_w = WIDTH - label_w - value_w
+    peak = max(step.seconds for vm in shown for step in vm.steps) if any(vm.steps for vm in shown) else 0.0
+    x_max, tick = _scale(max(peak, details.rto_target or 0.0))
+    bottom = top + len(shown) * (row_h + gap)
+    rules, labels = _vertical_grid(label_w, plot_w, top - 2, bottom, x_max, tick)
+    bars, markers, seen = [], [], set()
+    for i, vm in enumerate(shown):
+        y = top + i * (row_h + gap)
+        before = 0.0
+        # Drawn in the order the steps happened: a WaitForFirstConsumer PVC binds only after its VMI is scheduled.
+        for step in sorted(vm.steps, key=lambda s: s.seconds):
+            x0, x1 = (label_w + plot_w * max(v, 0.0) / x_max for v in (before, step.seconds))
+            seen.add(step.step)
+            title = f"{vm.key}: {STEP_LABELS[step.step]} (+{step.seconds - before:,.1f} s)"
+            bars.append(
+                Bar(_r(x0), _r(y), _r(max(x1 - x0, 0.0)), row_h, title, f"{step.seconds:,.1f} s", f"step-{step.step}")
+            )
+            before = max(before, step.seconds)
+        end = _r(label_w + plot_w * max(before, 0.0) / x_max)
+        state = "" if vm.recovered else " vm-failed"
+        labels.append(Label(label_w - 6, _r(y + row_h - 3), _clip(vm.key, label_w - 10), f"axis-label{state}", "end"))
+        if vm.recovered:
+            text = f"RTO {vm.rto_seconds:,.1f} s" if vm.rto_seconds is not None else "ready"
+        else:
+            markers.append(Rule(end, _r(y - 3), end, _r(y + row_h + 3), "vm-failed-mark"))
+            text = f"{vm.outcome} after {before:,.1f} s" if vm.steps else f"{vm.outcome}, no step reached"
+        labels.append(Label(_r(label_w + plot_w + 8), _r(y + row_h - 3), text, f"value{state}"))
+    legend = [(STEP_LABELS[step], f"step-{step}") for step in STEPS if step in seen]
+    if not all(vm.recovered for vm in shown):
+        legend.append(("not recovered", "vm-failed-swatch"))
+    if details.rto_target is not None:
+        x = _r(label_w + plot_w * details.rto_target / x_max)
+        markers.append(Rule(x, top - 6, x, _r(bottom - 4), "threshold"))
+        labels.append(Label(x, top - 9, f"RTO target {details.rto_target:,.0f} s", "threshold-label", "middle"))
+    rest = len(details.vms) - len(shown)
+    return Chart(
+        id=chart_id,
+        title="Recovery timeline per VM, seconds after the simulated disaster (T0)",
+        description="; ".join(
+            f"{vm.key}: {vm.outcome}" + (f" in {vm.rto_seconds:,.1f} s" if vm.rto_seconds is not None else "")
+            for vm in shown
+        ),
+        width=WIDTH,
+        height=_r(bottom + 18),
+        bars=tuple(bars),
+        labels=tuple(labels),
+        rules=tuple(rules),
+        legend=_legend(legend, 4.0),
+        markers=tuple(markers),
+        note=f"The first {len(shown)} VMs are drawn; {rest:,} more are in the table below." if rest else None,
+    )
+
+
+def _vertical_grid(
+    left: float, plot_w: float, top: float, bottom: float, x_max: float, step: float
+) -> tuple[list[Rule], list[Label]]:
+    """Vertical grid lines (the axis at zero first) and their tick labels in seconds under the plot."""
+    rules, labels = [], []
+    for k in range(round(x_max / step) + 1):
+        value = k * step
+        x = _r(left + plot_w * value / x_max)
+        rules.append(Rule(x, top, x, _r(bottom - 4), "axis" if k == 0 else "grid"))
+        labels.append(Label(x, _r(bottom + 8), f"{round(value, 6):g} s", "tick", "middle"))
+    return rules, labels
 
 
 def _seconds(measurement: Measurement) -> str:

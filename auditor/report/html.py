@@ -7,7 +7,7 @@ every undefined name is an error: cluster data (VM names, condition messages) is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from importlib.resources import files
@@ -49,6 +49,7 @@ class Charts:
     rtt: charts.Chart | None
     runs: charts.Chart | None = None  # readiness over time: earlier audits of the hub
     rto: charts.Chart | None = None  # last drill RTO per application
+    drills: dict[str, charts.Chart] = field(default_factory=dict)  # recovery timeline of each DrillView's anchor
 
 
 @cache
@@ -83,12 +84,27 @@ def render_page(
                 coverage=charts.coverage_chart(view.app_coverage),
                 rtt=charts.rtt_chart(view.rtt_pairs),
                 runs=charts.runs_chart(report.history.runs) if report.history else None,
-                rto=charts.rto_chart(report.history.applications) if report.history else None,
+                rto=(
+                    charts.rto_chart(report.history.applications, targets=views.rto_targets(report.history))
+                    if report.history
+                    else None
+                ),
+                drills=_drill_timelines(view.drills),
             ),
             medium=medium,
             attachment_name=attachment_name,
         )
     )
+
+
+def _drill_timelines(drills: tuple[views.DrillView, ...]) -> dict[str, charts.Chart]:
+    """The newest drill's timeline per application, for the ones whose record has step timings."""
+    timelines = {}
+    for drill in drills:
+        details = drill.app.latest_details
+        if details is not None and (chart := charts.drill_timeline(details, f"chart-{drill.anchor}")) is not None:
+            timelines[drill.anchor] = chart
+    return timelines
 
 
 # Findings listed per check on screen. Beyond a few hundred rows a page only gets slower to open and search (a

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from auditor.history import AppDrills, History, PastDrill
 from auditor.model import CheckMeta, Finding, Status, WaiverMark
 from auditor.report.model import Report
 
@@ -150,6 +151,30 @@ class FailoverTest:
 
 
 @dataclass(frozen=True)
+class Objective:
+    """One recovery objective of a drill: what it achieved against the target configured when it ran."""
+
+    name: str  # RTO | RPO
+    achieved: float | None  # seconds; None when the drill did not measure it
+    target: float | None
+    result: str  # met | missed | no target | not measured
+
+
+@dataclass(frozen=True)
+class DrillView:
+    """One application's drills: the newest one in detail, then its history newest first."""
+
+    app: AppDrills
+    anchor: str
+    objectives: tuple[Objective, ...]
+    history: tuple[PastDrill, ...]  # newest first
+
+    @property
+    def latest(self) -> PastDrill:
+        return self.app.latest
+
+
+@dataclass(frozen=True)
 class Headline:
     label: str
     value: str
@@ -178,6 +203,8 @@ class ReportView:
     headlines: tuple[Headline, ...]
     inputs: tuple[tuple[str, str], ...]  # (input, SHA-256), sorted
     settings: tuple[Setting, ...]  # the configuration the audit used, as recorded (redacted) in its provenance
+    drills: tuple[DrillView, ...] = ()  # per application, at most the detail limit
+    drills_omitted: int = 0
 
     @property
     def vm_count(self) -> int:
@@ -189,6 +216,7 @@ def build(report: Report, *, detail_limit: int | None = None) -> ReportView:
     vms = vm_rows(report)
     pairs = rtt_pairs(report)
     tests = failover_tests(report)
+    drills = drill_views(report.history)
     return ReportView(
         verdict_reason=verdict_reason(report),
         status_breakdown=status_breakdown(report),
@@ -201,6 +229,8 @@ def build(report: Report, *, detail_limit: int | None = None) -> ReportView:
         headlines=headlines(vms, pairs, tests),
         inputs=input_digests(report),
         settings=settings(report.provenance.config) if report.provenance else (),
+        drills=drills[:detail_limit],
+        drills_omitted=len(drills) - len(drills[:detail_limit]),
     )
 
 
@@ -406,6 +436,47 @@ def failover_tests(report: Report) -> tuple[FailoverTest, ...]:
             )
         )
     return tuple(sorted(tests, key=lambda t: (_STATUS_RANK[Status(t.status)], t.drpc)))
+
+
+def drill_views(history: History | None) -> tuple[DrillView, ...]:
+    """Each application with a drill on record, in the history's order (namespace/name)."""
+    if history is None:
+        return ()
+    views = []
+    for app in history.drills:
+        details, latest = app.latest_details, app.latest
+        views.append(
+            DrillView(
+                app=app,
+                anchor=f"drill-{_anchor(app.application)}",
+                objectives=(
+                    objective("RTO", latest.rto_seconds, details.rto_target if details else None),
+                    objective("RPO", latest.rpo_seconds, details.rpo_target if details else None),
+                ),
+                history=tuple(reversed(app.drills)),
+            )
+        )
+    return tuple(views)
+
+
+def objective(name: str, achieved: float | None, target: float | None) -> Objective:
+    """Met when the drill measured the objective within its target; a drill that measured nothing missed nothing."""
+    if target is None:
+        result = "no target"
+    elif achieved is None:
+        result = "not measured"
+    else:
+        result = "met" if achieved <= target else "missed"
+    return Objective(name, achieved, target, result)
+
+
+def rto_targets(history: History) -> dict[str, float]:
+    """Each application's RTO target as its newest drill recorded it (application -> seconds)."""
+    return {
+        app.application: app.latest_details.rto_target
+        for app in history.drills
+        if app.latest_details is not None and app.latest_details.rto_target is not None
+    }
 
 
 def headlines(
