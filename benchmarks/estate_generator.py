@@ -6,7 +6,10 @@ only the counts grow. Every VM is fully protected, so the audit walks its whole 
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +196,92 @@ def write_estate(
     if ceph_from is not None:
         shutil.copytree(ceph_from, root / "ceph")
     return {"drpcs": apps, "vms": len(primary["vms"]), "pvcs": len(primary["pvcs"])}
+
+
+# ---- a drill estate: the healthy sample plus one application with many VMs ----------------------------------------
+
+HEALTHY = Path(__file__).resolve().parent.parent / "samples" / "healthy"
+_TEMPLATE_APP, _TEMPLATE_VM = "crm", "crm-web"  # the healthy sample's one-VM, one-disk application
+
+
+def write_drill_estate(root: Path, *, vms: int = 50, app: str = "scale") -> dict[str, Any]:
+    """The healthy sample estate plus application ``app/app-drpc``: ``vms`` protected VMs in namespace ``app``.
+
+    Every object of the sample's crm application (hub DRPC, Placement and PlacementDecision; VM, PVC, VMI and
+    Secret; the VRGs and the namespaces) is cloned with its names and UIDs changed: once per VM for the crm-web
+    VM's own objects, once for the rest, whose lists naming crm-web (the primary VRG's protectedPVCs, the DRPC's
+    protectedpvcs) get one entry per VM. The clones go beside each template file as ``<file>-<app>.yaml``. The
+    sample's VolumeSnapshotClasses come along, so the drill finds a class for the disks' driver.
+    """
+    if root.exists():
+        shutil.rmtree(root)
+    shutil.copytree(HEALTHY, root)
+    templates = {
+        source: [o for o in _objects_in(source) if _TEMPLATE_APP in (_namespace(o), _name_if_namespace(o))]
+        for source in sorted(HEALTHY.rglob("*.yaml"))
+    }
+    uids = {o["metadata"]["uid"] for objects in templates.values() for o in objects if o["metadata"].get("uid")}
+    clone = _Cloner(app, uids)
+    vm_names = [f"{app}-vm-{index:02d}" for index in range(vms)]
+    for source, objects in templates.items():
+        if not objects:
+            continue
+        clones: list[dict] = []
+        for obj in objects:
+            if _TEMPLATE_VM in obj["metadata"]["name"]:
+                clones.extend(clone(obj, vm) for vm in vm_names)
+            else:
+                clones.append(clone(clone.expanded(obj, vm_names), None))
+        target = root / source.relative_to(HEALTHY).with_name(f"{source.stem}-{app}.yaml")
+        with open(target, "w") as out:
+            yaml.dump({"apiVersion": "v1", "kind": "List", "items": clones}, out, Dumper=_Dumper)
+    return {"app": f"{app}/{app}-drpc", "vms": vms, "pvcs": vms}
+
+
+def _objects_in(path: Path) -> list[dict]:
+    documents = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    items = [item for d in documents for item in (d["items"] if d.get("kind") == "List" else [d])]
+    return [item for item in items if "metadata" in item]  # the ramen operators' config files are not objects
+
+
+def _namespace(obj: dict) -> str | None:
+    return obj["metadata"].get("namespace")
+
+
+def _name_if_namespace(obj: dict) -> str | None:
+    return obj["metadata"]["name"] if obj.get("kind") == "Namespace" else None
+
+
+class _Cloner:
+    """Renames the template application's objects: crm-web -> a VM's name, crm -> the application's, and each UID
+    a template object carries -> one derived from it and the clone's name (the same in every file, so an
+    ownerReference or a drpc-uid annotation still points at its clone). Other UUIDs (Ceph cluster IDs) stay."""
+
+    def __init__(self, app: str, uids: set[str]) -> None:
+        self.app = app
+        self.uids = uids
+        self.pattern = re.compile(rf"{_TEMPLATE_VM}|\b{_TEMPLATE_APP}\b|{'|'.join(map(re.escape, sorted(uids)))}")
+
+    def __call__(self, obj: Any, vm: str | None) -> Any:
+        words = {_TEMPLATE_VM: vm or _TEMPLATE_VM, _TEMPLATE_APP: self.app}
+        suffix = vm or self.app
+
+        def replace(match: re.Match[str]) -> str:
+            found = match.group(0)
+            return words[found] if found in words else str(uuid.uuid5(uuid.NAMESPACE_URL, f"{found}/{suffix}"))
+
+        return json.loads(self.pattern.sub(replace, json.dumps(obj)))
+
+    def expanded(self, obj: Any, vms: list[str]) -> Any:
+        """``obj`` with every list item that names the template VM replaced by one clone per VM."""
+        if isinstance(obj, dict):
+            return {key: self.expanded(value, vms) for key, value in obj.items()}
+        if isinstance(obj, list):
+            items: list[Any] = []
+            for item in obj:
+                if _TEMPLATE_VM in json.dumps(item):
+                    items.extend(self(item, vm) for vm in vms)
+                else:
+                    items.append(self.expanded(item, vms))
+            return items
+        return obj

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,12 @@ from lab.launcher import Lab
 from lab.loader import describe, path_of
 from test_lab import differences
 
-from auditor.cli import audit_command
+from auditor.cli import audit_command, main
 from auditor.config import load_config
+from auditor.drill import runner
+from auditor.drill.cleanup import SURVEYED
+from auditor.drill.guard import CREATABLE
+from auditor.drill.names import drill_labels, drill_namespace, new_drill_id
 
 Obj = dict[str, Any]
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,6 +150,7 @@ def test_base_deploys_the_reader_role_exactly_as_deploy_rbac_defines_it() -> Non
         + [
             ("ConfigMap", "drauditor-config"),
             ("CronJob", "drauditor-audit"),
+            ("CronJob", "drauditor-drill"),
             ("PersistentVolumeClaim", "drauditor-reports"),
         ]
     )
@@ -152,9 +158,12 @@ def test_base_deploys_the_reader_role_exactly_as_deploy_rbac_defines_it() -> Non
     assert {o["metadata"].get("namespace") for o in objects if o["kind"] not in cluster_wide} == {"drauditor"}
 
 
-def test_the_audit_cronjob_runs_read_only_unprivileged_and_one_at_a_time() -> None:
+@pytest.mark.parametrize("name", ["drauditor-audit", "drauditor-drill"])
+def test_each_cronjob_runs_as_the_hub_reader_unprivileged_and_one_at_a_time(name: str) -> None:
+    """The drill CronJob too: on the hub a drill only reads; its writes happen on the managed clusters, with the
+    identity of the kubeconfig Secret it mounts (deploy/rbac/drill.yaml there)."""
     objects = render("base")
-    cronjob = one(objects, "CronJob", "drauditor-audit")
+    cronjob = one(objects, "CronJob", name)
     assert cronjob["apiVersion"] == "batch/v1"
     spec, pod, box = cronjob["spec"], pod_spec(cronjob), container(cronjob)
     assert spec["concurrencyPolicy"] == "Forbid"
@@ -210,8 +219,36 @@ def test_the_container_runs_an_audit_the_cli_accepts_with_the_files_the_pod_has(
     assert cluster == {"server": "https://kubernetes.default.svc", "certificate-authority": f"{SA_DIR}/ca.crt"}
 
 
-def test_the_image_is_the_project_version() -> None:
-    image = container(one(render("base"), "CronJob", "drauditor-audit"))["image"]
+def test_the_drill_cronjob_runs_a_drill_the_cli_accepts_filed_where_the_audits_read_it(tmp_path: Path) -> None:
+    objects = render("base")
+    cronjob, audit = one(objects, "CronJob", "drauditor-drill"), one(objects, "CronJob", "drauditor-audit")
+    secret = "drauditor-drill-kubeconfig"
+    view = PodView(tmp_path, cronjob, objects, {secret: {"kubeconfig": "{}"}})
+    env = container_env(cronjob)
+    args = [expand(arg, env) for arg in container(cronjob)["args"]]
+    assert args[0] == "drill"
+    main.commands["drill"].make_context("drill", list(args[1:]))  # raises on an unknown flag or a bad value
+    assert "--force" not in args and "--plan" not in args
+    assert option(args, "--app") == "billing/billing-drpc"  # the sample estate's application, as config.yaml's
+    config = load_config(view.local(option(args, "--config")))
+    assert config.drill.state_dir is not None and config.drill.state_dir.is_relative_to("/reports")
+    assert config.evidence.path is not None and config.evidence.path.is_relative_to("/reports")
+    # the audits' volume: their last_test_failover check and RTO trends read this drill's record from it
+    assert [v for v in pod_spec(cronjob)["volumes"] if "persistentVolumeClaim" in v] == [
+        v for v in pod_spec(audit)["volumes"] if "persistentVolumeClaim" in v
+    ]
+    assert env["KUBECONFIG"] == container_env(audit)["KUBECONFIG"]
+    assert {v["secret"]["secretName"] for v in pod_spec(cronjob)["volumes"] if "secret" in v} == {secret}
+    # SIGTERM at the deadline aborts the drill; its cleanup must fit in the grace period, the drill in the deadline
+    pod, job = pod_spec(cronjob), cronjob["spec"]["jobTemplate"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] > runner._CLEANUP_SECONDS
+    assert job["activeDeadlineSeconds"] >= config.drill.timeout_seconds + runner._CLEANUP_SECONDS
+    assert cronjob["spec"]["schedule"] != audit["spec"]["schedule"]
+
+
+@pytest.mark.parametrize("name", ["drauditor-audit", "drauditor-drill"])
+def test_the_image_is_the_project_version(name: str) -> None:
+    image = container(one(render("base"), "CronJob", name))["image"]
     assert image == f"localhost/drauditor:{project_version()}"
 
 
@@ -234,14 +271,14 @@ def pair_folders() -> list[str]:
     return pairs
 
 
-def test_the_pairs_overlay_has_one_cronjob_and_reports_volume_per_dr_pair() -> None:
+def test_the_pairs_overlay_has_an_audit_a_drill_and_a_reports_volume_per_dr_pair() -> None:
     base, objects = render("base"), render("overlays/pairs")
     pairs = pair_folders()
     assert len(pairs) >= 3
     template = one(base, "CronJob", "drauditor-audit")
     shared = [o for o in base if o["kind"] not in {"CronJob", "PersistentVolumeClaim"}]
     assert [o for o in objects if ident(o) in {ident(s) for s in shared}] == shared, "shared objects once, unchanged"
-    assert len(objects) == len(shared) + 2 * len(pairs)
+    assert len(objects) == len(shared) + 3 * len(pairs)
     schedules, audited = set(), []
     for pair in pairs:
         cronjob = one(objects, "CronJob", f"drauditor-audit-{pair}")
@@ -272,8 +309,28 @@ def test_the_pairs_overlay_has_one_cronjob_and_reports_volume_per_dr_pair() -> N
         pod_spec(expected)["volumes"] = pod_spec(cronjob)["volumes"]
         container(expected)["args"] = args
         assert cronjob == expected, pair
+        # the pair's drill: the base drill with the pair's name, volume, schedule, application and the same clusters
+        drill, base_drill = one(objects, "CronJob", f"drauditor-drill-{pair}"), one(base, "CronJob", "drauditor-drill")
+        base_args = container(base_drill)["args"]
+        drill_args = container(drill)["args"]
+        assert drill_args[: len(base_args) - 1] == base_args[:-1] and drill_args[len(base_args) - 1].startswith(
+            "--app="
+        )
+        assert sorted(a.removeprefix("--cluster=") for a in drill_args[len(base_args) :]) == sorted(clusters)
+        expected = yaml.safe_load(yaml.safe_dump(base_drill))
+        expected["metadata"] = drill["metadata"]
+        expected["spec"]["schedule"] = drill["spec"]["schedule"]
+        for meta in (expected["spec"]["jobTemplate"], expected["spec"]["jobTemplate"]["spec"]["template"]):
+            meta["metadata"]["labels"]["app.kubernetes.io/instance"] = pair
+        for volume in pod_spec(expected)["volumes"]:  # the pair's reports volume, as its audit's
+            if "persistentVolumeClaim" in volume:
+                volume["persistentVolumeClaim"]["claimName"] = f"drauditor-reports-{pair}"
+        container(expected)["args"] = drill_args
+        assert drill == expected, pair
+        assert drill["metadata"]["labels"]["app.kubernetes.io/instance"] == pair
+        schedules.add(drill["spec"]["schedule"])
     assert len(set(audited)) == len(pairs), "each pair audits its own two clusters"
-    assert len(schedules) == len(pairs), "pairs are staggered"
+    assert len(schedules) == 2 * len(pairs), "pairs and their drills are staggered"
 
 
 def model_problems(value: Any, type_name: str, path: str) -> list[str]:
@@ -350,7 +407,7 @@ def deployed(lab: Lab) -> Iterator[list[tuple[Obj, Obj]]]:
 
 def test_kubernetes_1_20_accepts_every_object_and_keeps_every_value(deployed: list[tuple[Obj, Obj]]) -> None:
     kinds = [obj["kind"] for obj, _ in deployed]
-    assert kinds.count("CronJob") == 1 + len(pair_folders()) and "PersistentVolumeClaim" in kinds
+    assert kinds.count("CronJob") == 2 * (1 + len(pair_folders())) and "PersistentVolumeClaim" in kinds
     problems = [
         f"{describe(obj)}: {d}"
         for obj, stored in deployed
@@ -360,6 +417,9 @@ def test_kubernetes_1_20_accepts_every_object_and_keeps_every_value(deployed: li
     cronjob = next(stored for obj, stored in deployed if ident(obj) == ("CronJob", "drauditor-audit"))
     assert cronjob["apiVersion"] == "batch/v1beta1" and cronjob["spec"]["schedule"] == "17 */6 * * *"
     assert pod_spec(cronjob)["serviceAccountName"] == "drauditor-reader"
+    drill = next(stored for obj, stored in deployed if ident(obj) == ("CronJob", "drauditor-drill"))
+    assert drill["apiVersion"] == "batch/v1beta1" and container(drill)["args"][0] == "drill"
+    assert pod_spec(drill)["terminationGracePeriodSeconds"] == 330
 
 
 def test_a_typo_in_a_cronjob_is_refused_by_the_server(lab: Lab, deployed: list[tuple[Obj, Obj]]) -> None:
@@ -430,3 +490,136 @@ def test_the_cronjob_service_account_reads_everything_an_audit_needs_from_the_hu
     assert refused.returncode == 3, refused.stderr
     assert re.search(r"not captured: DRPolicy on hub: .*(403|forbidden)", refused.stderr), refused.stderr
     assert "on prod-east" not in refused.stderr
+
+
+# ---- deploy/rbac/drill.yaml: the drill's identity on a managed cluster -----------------------------------------------
+
+DRILL_ACCOUNT = "system:serviceaccount:drauditor:drauditor-drill"
+READS = {"get", "list", "watch"}
+WRITES = {"create", "delete"}
+
+
+def role_grants(role: Obj) -> set[tuple[str, str, str]]:
+    """(group, resource, verb) for every rule of ``role``; wildcards and unknown verbs fail the test."""
+    grants = set()
+    for rule in role["rules"]:
+        assert set(rule) == {"apiGroups", "resources", "verbs"}, rule
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    assert "*" not in (group, resource, verb) and verb in READS | WRITES, rule
+                    grants.add((group, resource, verb))
+    return grants
+
+
+@pytest.fixture(scope="module")
+def drill_identity(lab: Lab) -> Iterator[str]:
+    """reader.yaml then drill.yaml applied on prod-west as deploy/README.md says; yields a drauditor-drill token.
+    Removed again afterwards (the lab is shared)."""
+    rest = lab.rest("prod-west")
+    resources = rest.discover()
+    objects = [
+        doc
+        for name in ("reader.yaml", "drill.yaml")
+        for doc in yaml.safe_load_all((DEPLOY / "rbac" / name).read_text())
+        if doc
+    ]
+    created = []
+    try:
+        for obj in objects:
+            resource = resources[(obj["apiVersion"], obj["kind"])]
+            rest.request("POST", resource.collection(obj["metadata"].get("namespace")), obj)
+            created.append((obj, resource))
+        request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}}
+        path = "/api/v1/namespaces/drauditor/serviceaccounts/drauditor-drill/token"
+        yield rest.request("POST", path, request)["status"]["token"]
+    finally:
+        for obj, resource in reversed(created):
+            if obj["kind"] in {"Namespace", "ClusterRole", "ClusterRoleBinding"}:
+                rest.request("DELETE", path_of(resource, obj))
+
+
+def allowed(lab: Lab, verb: str, group: str, resource: str, namespace: str | None) -> bool:
+    """What the apiserver's authorizer answers for the drill's service account (a SubjectAccessReview)."""
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": DRILL_ACCOUNT,
+            "groups": ["system:serviceaccounts", "system:serviceaccounts:drauditor", "system:authenticated"],
+            "resourceAttributes": {"verb": verb, "group": group, "resource": resource, "namespace": namespace or ""},
+        },
+    }
+    answer = lab.rest("prod-west").request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
+    return bool(answer["status"].get("allowed"))
+
+
+def test_the_drill_role_grants_exactly_what_the_drill_code_does_and_never_patch_or_update(
+    lab: Lab, drill_identity: str
+) -> None:
+    """The kinds come from the drill code itself: the guard's CREATABLE (the only write path: create and delete) and
+    cleanup's SURVEYED (what it lists to find residue, VMIs included); the plan reads the snapshot and storage
+    classes. The role must grant those, and nothing else."""
+    served = lab.rest("prod-west").discover()
+
+    def group_resource(api_version: str, kind: str) -> tuple[str, str]:
+        group = api_version.rpartition("/")[0]
+        return group, served[(api_version, kind)].plural
+
+    written = {group_resource(*kind) for kind in CREATABLE}
+    read = written | {group_resource(*kind) for kind in SURVEYED}
+    read |= {("snapshot.storage.k8s.io", "volumesnapshotclasses"), ("storage.k8s.io", "storageclasses")}
+    role = one(
+        [d for d in yaml.safe_load_all((DEPLOY / "rbac" / "drill.yaml").read_text()) if d],
+        "ClusterRole",
+        "drauditor-drill",
+    )
+    grants = role_grants(role)
+    assert {(g, r) for g, r, v in grants if v in WRITES} == written
+    assert grants == {(g, r, v) for g, r in written for v in WRITES} | {(g, r, v) for g, r in read for v in READS}
+
+    # The apiserver agrees: creates and deletes anywhere (RBAC cannot confine them; the guard does), no patch/update.
+    for group, resource in sorted(read):
+        namespace = (
+            None
+            if resource in {"namespaces", "volumesnapshotcontents", "storageclasses", "volumesnapshotclasses"}
+            else "billing"
+        )
+        for verb in sorted(READS | WRITES | {"patch", "update", "deletecollection"}):
+            expected = verb in READS or (verb in WRITES and (group, resource) in written)
+            assert allowed(lab, verb, group, resource, namespace) is expected, (verb, group, resource)
+    for group, resource in [
+        ("", "secrets"),
+        ("", "configmaps"),
+        ("apps", "deployments"),
+        ("ramendr.openshift.io", "drplacementcontrols"),
+    ]:
+        assert not allowed(lab, "create", group, resource, "billing"), resource
+        assert not allowed(lab, "delete", group, resource, "billing"), resource
+
+
+def test_the_drill_identity_creates_and_deletes_a_drill_namespace_and_cannot_patch_it(
+    lab: Lab, drill_identity: str
+) -> None:
+    rest = lab.rest("prod-west", token=drill_identity)
+    drill_id = new_drill_id(datetime.now(UTC))
+    name = drill_namespace(drill_id)
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": drill_labels(drill_id)}}
+    created = rest.request("POST", "/api/v1/namespaces", namespace)
+    try:
+        assert created["metadata"]["labels"] == drill_labels(drill_id)
+        policy = {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "drauditor-deny-all", "labels": drill_labels(drill_id)},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        }
+        rest.request("POST", f"/apis/networking.k8s.io/v1/namespaces/{name}/networkpolicies", policy)
+        with pytest.raises(ApiException) as refused:
+            rest.request("PATCH", f"/api/v1/namespaces/{name}", {"metadata": {"labels": {"x": "y"}}})
+        assert refused.value.status == 403
+        with pytest.raises(ApiException) as refused:
+            rest.request("PUT", f"/api/v1/namespaces/{name}", created)
+        assert refused.value.status == 403
+    finally:
+        rest.request("DELETE", f"/api/v1/namespaces/{name}")

@@ -254,7 +254,7 @@ def loop_for(config_path: Path, fake: FakeTime, log: list[str]) -> tuple[Schedul
     store = config_path.parent / "evidence.db"
     EvidenceStore(store).close()
     loop = ScheduleLoop(
-        config.schedule.audits, Runner(config, config_path, store, log.append), sleep=fake, poll_seconds=86400
+        config.schedule.jobs, Runner(config, config_path, store, log.append), sleep=fake, poll_seconds=86400
     )
     fake.loop = loop
     return loop, store
@@ -330,7 +330,7 @@ def test_a_stop_during_a_run_lets_it_finish_and_ends_the_loop(tmp_path: Path) ->
         now = datetime.now(UTC)
         return RunResult(scheduled.name, tmp_path, now, now, None, None)
 
-    loop = ScheduleLoop(config.schedule.audits, run, sleep=lambda _: None, poll_seconds=0)
+    loop = ScheduleLoop(config.schedule.jobs, run, sleep=lambda _: None, poll_seconds=0)
     for scheduled in loop.scheduler.jobs:
         scheduled.next_run = datetime.now()  # both due now
     loop.forever()

@@ -88,7 +88,7 @@ def test_a_malformed_drill_entry_is_exit_2_naming_the_key(tmp_path: Path, drill:
     [
         ({"audits": [job("prod")], "drills": [drill_job("prod")]},
          "schedule: Value error, audit and drill names must be unique (their runs share a folder): prod"),
-        ({"drills": [drill_job("x"), drill_job("x", app="crm/crm-drpc")]}, "must be unique (their runs share a folder)"),
+        ({"drills": [drill_job("x"), drill_job("x", app="crm/crm-drpc")]}, "must be unique (their runs share"),
         ({"audits": [], "drills": []}, "schedule: Value error, list at least one audit or drill to run"),
         ({"retention": {"keep_runs": 3}}, "schedule: Value error, list at least one audit or drill to run"),
     ],
@@ -292,7 +292,8 @@ def test_a_drill_aborted_by_a_signal_is_recorded_and_stops_the_schedule(
 
 def test_the_real_drill_runner_that_cannot_reach_the_clusters_is_a_failed_run(tmp_path: Path) -> None:
     section = {"drills": [drill_job()]}
-    config = write_config(tmp_path, section, live={"kubeconfig": "absent.kubeconfig", "hub_context": "hub"})
+    live = {"kubeconfig": "absent.kubeconfig", "hub_context": "hub", "clusters": {"prod-east": None, "prod-west": None}}
+    config = write_config(tmp_path, section, live=live)
     result = invoke("schedule", "--config", str(config), "--once")
     assert result.exit_code == 1, result.output
     with EvidenceStore(tmp_path / "evidence.db") as opened:

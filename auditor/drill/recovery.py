@@ -90,11 +90,12 @@ def cleanup_leftovers(
         result = cleanup_drill(apis, drill_id, state, deadline=time.monotonic() + CLEANUP_SECONDS, progress=progress)
         filed = False
         if journal is not None and state is not None and not state.closed:
-            journal.close("aborted", result.residue)
-            if store_path is not None:
+            if store_path is not None:  # filed before the journal closes, as the drill itself does
                 with EvidenceStore(store_path) as store:
-                    store.record_drill(_aborted_record(state, result))
-                filed = True
+                    if not any(record.id == drill_id for record in store.drills()):  # its run filed it, then died
+                        store.record_drill(_aborted_record(state, result))
+                        filed = True
+            journal.close("aborted", result.residue)
         left = "nothing left" if not result.residue else f"left: {'; '.join(result.residue)}"
         progress({"event": "cleanup", "message": f"drill {drill_id}: {len(result.removed)} removed, {left}"})
         recovered.append(Recovered(drill_id, result, filed))

@@ -72,6 +72,10 @@ class Aborted(Exception):
     """SIGINT or SIGTERM arrived while the drill ran."""
 
 
+class _TimedOut(Exception):
+    """A step the drill waited for did not happen in time; says which object and the state it was last seen in."""
+
+
 class _Cancelled(Exception):
     """Raised in a VM thread that notices the drill was aborted before its next write."""
 
@@ -94,6 +98,7 @@ def run_drill(
         return DrillResult(None, plan, refusals, EXIT_SUCCESS if not refusals else EXIT_FAILED, plan_only=True)
     if refusals and (not request.force or plan.secondary is None):  # no peer: nothing to drill even when forced
         return DrillResult(None, plan, refusals, EXIT_FAILED)
+    progress = _tagged(progress, drill_id)
     for refusal in refusals:
         progress({"event": "warning", "message": f"forced past preflight: {refusal}"})
     store_path = evidence or config.evidence.path
@@ -126,7 +131,7 @@ def run_drill(
     timeout = request.timeout_seconds or config.drill.timeout_seconds
     drill = _Drill(plan, apis, clients, config, flags, progress, deadline=time.monotonic() + timeout)
     outcome, error = "failure", None
-    with _Signals(progress) as signals:
+    with _Signals() as signals:
         try:
             drill.run()
             outcome = "success" if drill.all_ready() else "failure"
@@ -139,14 +144,23 @@ def run_drill(
             signals.cleaning = True
             drill.cancel()
             cleanup = _clean(apis, drill_id, journal, progress)
-            journal.close(outcome, cleanup.residue)
-    record = drill.record(started, outcome, error, cleanup, refusals, request.force, contexts, stats)
-    if store is not None:
-        with store:
-            store.record_drill(record)
+            for name in signals.ignored:
+                progress({"event": "warning", "message": f"{name} ignored: cleanup was running and had to finish"})
+            record = drill.record(started, outcome, error, cleanup, refusals, request.force, contexts, stats)
+            try:  # filed before the journal closes: a kill in between leaves an open journal, never a lost record
+                if store is not None:
+                    with store:
+                        store.record_drill(record)
+            finally:
+                journal.close(outcome, cleanup.residue)
     exit_code = _exit_code(record, cleanup)
     progress({"event": "done", "outcome": outcome, "exit_code": exit_code, "rto_seconds": record.rto_seconds})
     return DrillResult(record, plan, refusals, exit_code, store_path if store is not None else None)
+
+
+def _tagged(progress: Progress, drill_id: str) -> Progress:
+    """Every event of a drill names it, the runner's own (cleanup, done, signals) as well as the drill's steps."""
+    return lambda event: progress({"drill_id": drill_id, **event})
 
 
 def _clean(apis: dict[str, GuardedApi], drill_id: str, journal: Journal, progress: Progress) -> CleanupResult:
@@ -169,13 +183,15 @@ def _exit_code(record: DrillRecord, cleanup: CleanupResult) -> int:
 class _Signals:
     """SIGINT and SIGTERM abort a running drill; once cleanup has begun they are noted and ignored.
 
-    Python delivers signals to the main thread only; a drill run from another thread (a scheduler's worker) keeps
-    the process's handlers.
+    The handler only notes a signal it ignores, never reports it: it runs in the main thread between any two
+    bytecodes, possibly while that thread holds the progress stream's lock, and reporting from there would wait on
+    that lock forever. Python delivers signals to the main thread only; a drill run from another thread (a
+    scheduler's worker) keeps the process's handlers.
     """
 
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
+    def __init__(self) -> None:
         self.cleaning = False
+        self.ignored: list[str] = []  # signals that arrived during cleanup, reported once it is over
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Signals:
@@ -190,7 +206,7 @@ class _Signals:
     def _handle(self, signum: int, frame: object) -> None:
         name = signal.Signals(signum).name
         if self.cleaning:
-            self.progress({"event": "warning", "message": f"{name} ignored: cleanup is running and must finish"})
+            self.ignored.append(name)
             return
         self.cleaning = True
         raise Aborted(name)
@@ -313,13 +329,17 @@ class _Drill:
     def run(self) -> None:
         self.watcher.start()
         try:
-            self._prepare()
+            try:
+                self._prepare()
+            except (WaitFailed, _TimedOut) as exc:  # the canary writer never ran: no snapshot is taken
+                self._errors.append(f"preparation: {exc}")
+                return
             self._stretch_degraded = self._stretch_state()
             self._snapshot()
             self._recover()
         finally:
             self.watcher.stop()
-        self.error = "; ".join(self._errors) or None
+            self.error = "; ".join(self._errors) or None
 
     def cancel(self) -> None:
         self._cancelled.set()
@@ -367,10 +387,14 @@ class _Drill:
             futures = [pool.submit(self._restore_vm, vm) for vm in self.plan.vms]
             futures.append(pool.submit(self._canary))
             pending = set(futures)
-            while pending:  # short waits: the main thread must stay responsive to SIGINT and SIGTERM
-                done, pending = wait(pending, timeout=0.25, return_when=FIRST_EXCEPTION)
-                for future in done:
-                    future.result()  # an API failure or lost cluster ends the drill
+            try:
+                while pending:  # short waits: the main thread must stay responsive to SIGINT and SIGTERM
+                    done, pending = wait(pending, timeout=0.25, return_when=FIRST_EXCEPTION)
+                    for future in done:
+                        future.result()  # an API failure or lost cluster ends the drill
+            except BaseException:
+                self.cancel()  # the other threads stop at their next wait or create; else the pool's exit waits
+                raise  # for them to run to the drill's deadline
 
     # -- one VM -------------------------------------------------------------------------------------------------
 
@@ -414,7 +438,7 @@ class _Drill:
             timeline.outcome = "ready"
         except WaitFailed as exc:
             timeline.outcome, timeline.error = "failed", str(exc)
-        except WaitTimeout as exc:
+        except _TimedOut as exc:
             timeline.outcome, timeline.error = "timeout", f"not ready within the drill's timeout: {exc}"
         except _Cancelled:
             timeline.outcome, timeline.error = "aborted", "the drill was aborted"
@@ -468,7 +492,7 @@ class _Drill:
             )
             rpo = self.rpo.to_json()
             self._emit({"event": "rpo", "rpo_seconds": rpo["seconds"], "window_seconds": rpo["window_seconds"]})
-        except (WaitFailed, WaitTimeout, ValueError) as exc:
+        except (WaitFailed, _TimedOut, ValueError) as exc:
             self._errors.append(f"canary: {exc}")
             self._emit({"event": "warning", "message": f"RPO not measured: {exc}"})
         except _Cancelled:
@@ -479,7 +503,13 @@ class _Drill:
     def _create(self, cluster: str, manifest: dict[str, Any]) -> dict[str, Any]:
         if self._cancelled.is_set():
             raise _Cancelled
-        created = self.apis[cluster].create(manifest)
+        try:
+            created = self.apis[cluster].create(manifest)
+        except DrillApiError as exc:  # say which object: a 500 alone does not tell the operator what failed
+            meta = manifest.get("metadata") or {}
+            where = "/".join(part for part in (meta.get("namespace"), meta.get("name")) if part)
+            cause = str(exc).removeprefix(f"{exc.cluster}: ")
+            raise DrillApiError(exc.cluster, f"creating {manifest.get('kind')} {where}: {cause}") from exc
         meta = created.get("metadata") or {}
         self._emit(
             {
@@ -507,7 +537,7 @@ class _Drill:
         try:
             stamp = self.watcher.wait_for(cluster, kind, namespace, name, ready, deadline=self.deadline, failed=failed)
         except WaitTimeout as exc:
-            raise WaitTimeout(_describe_last(kind, namespace, name, exc.last)) from exc
+            raise _TimedOut(_describe_last(kind, namespace, name, exc.last)) from exc
         except WaitFailed as exc:
             where = f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
             raise WaitFailed(f"{where}: {exc}") from exc
@@ -526,7 +556,7 @@ class _Drill:
         at = event.pop("at", None)
         if reference is not None:
             event["seconds"] = round((at if at is not None else time.monotonic()) - reference, 3)
-        self.progress({"drill_id": self.plan.drill_id, **event})
+        self.progress(event)
 
     # -- the record -------------------------------------------------------------------------------------------
 

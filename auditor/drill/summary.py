@@ -32,7 +32,7 @@ def _plan_lines(result: DrillResult) -> Iterator[str]:
     for item in preview:
         yield "---"
         yield f"# cluster: {item['cluster']}"
-        yield from printable(yaml.safe_dump(item["manifest"], sort_keys=False)).rstrip("\n").split("\n")
+        yield from (printable(line) for line in yaml.safe_dump(item["manifest"], sort_keys=False).splitlines())
 
 
 def _measured_lines(result: DrillResult) -> Iterator[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -35,6 +36,16 @@ class ClusterApi:
         self.client = client
         self.rest = Rest(client, timeout=30)
         self.resources: dict[tuple[str, str], Resource] = self.rest.discover()
+        self._sent = threading.local()
+
+    def last_write_sent(self) -> float | None:
+        """When this thread's latest write was sent (monotonic): a watcher may see the write before its answer
+        arrives here, never before this instant."""
+        return getattr(self._sent, "at", None)
+
+    def _write(self, method: str, path: str, body: Obj) -> Obj:
+        self._sent.at = time.monotonic()
+        return self.rest.request(method, path, body=body)
 
     def resource(self, api_version: str, kind: str) -> Resource:
         return self.resources[(api_version, kind)]
@@ -52,12 +63,12 @@ class ClusterApi:
 
     def create(self, obj: Obj) -> Obj:
         resource = self.resource(obj["apiVersion"], obj["kind"])
-        return self.rest.request("POST", resource.collection(obj["metadata"].get("namespace")), body=obj)
+        return self._write("POST", resource.collection(obj["metadata"].get("namespace")), body=obj)
 
     def patch(self, obj: Obj, body: Obj) -> Obj:
         """A JSON merge patch of ``obj``'s main resource (metadata, spec)."""
         meta = obj["metadata"]
-        return self.rest.request(
+        return self._write(
             "PATCH", self.path(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace")), body=body
         )
 
@@ -68,7 +79,7 @@ class ClusterApi:
         path = self.path(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
         if self.resource(obj["apiVersion"], obj["kind"]).has_status:
             path += "/status"
-        return self.rest.request("PATCH", path, body={"status": status})
+        return self._write("PATCH", path, body={"status": status})
 
     def delete(self, obj: Obj, grace_seconds: int | None = None) -> bool:
         """Deletes this incarnation of ``obj`` (uid precondition); False when it is already gone."""
@@ -77,7 +88,7 @@ class ClusterApi:
         if grace_seconds is not None:
             body["gracePeriodSeconds"] = grace_seconds
         try:
-            self.rest.request(
+            self._write(
                 "DELETE", self.path(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace")), body=body
             )
         except ApiException as exc:
@@ -87,7 +98,7 @@ class ClusterApi:
         return True
 
     def post(self, path: str, body: Obj) -> Obj:
-        return self.rest.request("POST", path, body=body)
+        return self._write("POST", path, body=body)
 
     def everywhere(self, api_version: str, kind: str) -> str:
         """The collection across all namespaces (``Resource.collection`` names one namespace)."""

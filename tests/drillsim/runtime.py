@@ -136,8 +136,9 @@ class ClusterSim:
     def record(self, obj: Obj, step: str) -> None:
         """Ground truth for a write the apiserver just accepted."""
         meta = obj["metadata"]
-        wall, mono = now_wall(), time.monotonic()
-        self.truth.add(Record(self.name, obj["kind"], meta.get("namespace"), meta["name"], step, wall, mono))
+        wall, mono, sent = now_wall(), time.monotonic(), self.api.last_write_sent()
+        record = Record(self.name, obj["kind"], meta.get("namespace"), meta["name"], step, wall, mono, sent or mono)
+        self.truth.add(record)
 
     def touch(self) -> None:
         """Asks for a reconcile pass (after a write whose watch event others may wait on, or from a test)."""

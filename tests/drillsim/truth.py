@@ -1,7 +1,8 @@
 """Ground truth: when each simulated controller's status write was accepted by the apiserver.
 
 The drill measures step times from its watch events; the benchmark and the tests compare them with these
-records, taken right after each write returned (so a drill can never see a state before its record exists).
+records, taken right after each write returned. The apiserver may send the watch event before that answer arrives,
+so a drill can see a state slightly before its record; it can never see it before the write was sent (``sent``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ class Record:
     name: str
     step: str
     wall: datetime  # UTC
-    monotonic: float
+    monotonic: float  # when the apiserver's answer arrived
+    sent: float  # monotonic: when the write was sent
 
 
 class GroundTruth:
