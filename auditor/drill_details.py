@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from auditor import lenient
 from auditor.drill.measure import STEPS
 from auditor.timeutil import parse_time, rfc3339
 
@@ -135,44 +136,46 @@ def parse(details: Any) -> DrillDetails | None:
     """The details of a drill record or of report.json's history; None unless they are schema 1."""
     if not isinstance(details, dict) or details.get("schema") != SCHEMA:
         return None
-    targets = _dict(details.get("targets"))
-    preflight = _dict(details.get("preflight"))
+    targets = lenient.mapping(details.get("targets"))
+    preflight = lenient.mapping(details.get("preflight"))
     return DrillDetails(
-        primary=_str(details.get("primary")),
-        secondary=_str(details.get("secondary")),
-        namespace=_str(details.get("namespace")),
-        policy=_str(details.get("policy")),
-        replication=_str(details.get("replication")),
-        rto_target=_number(targets.get("rto_seconds")),
-        rpo_target=_number(targets.get("rpo_seconds")),
-        started=parse_time(_dict(details.get("started")).get("wall")),
-        vms=tuple(vm for item in _list(details.get("vms")) if (vm := _vm(item)) is not None),
+        primary=lenient.text(details.get("primary")),
+        secondary=lenient.text(details.get("secondary")),
+        namespace=lenient.text(details.get("namespace")),
+        policy=lenient.text(details.get("policy")),
+        replication=lenient.text(details.get("replication")),
+        rto_target=lenient.number(targets.get("rto_seconds")),
+        rpo_target=lenient.number(targets.get("rpo_seconds")),
+        started=parse_time(lenient.mapping(details.get("started")).get("wall")),
+        vms=tuple(vm for item in lenient.items(details.get("vms")) if (vm := _vm(item)) is not None),
         rpo=_rpo(details.get("rpo")),
         cleanup=_cleanup(details.get("cleanup")),
-        error=_str(details.get("error")),
+        error=lenient.text(details.get("error")),
         preflight_forced=preflight.get("forced") is True,
-        refusals=tuple(_text(item) for item in _list(preflight.get("refusals"))),
+        refusals=tuple(_text(item) for item in lenient.items(preflight.get("refusals"))),
     )
 
 
 def _vm(data: Any) -> VmRecovery | None:
-    if not isinstance(data, dict) or not _str(data.get("name")):
+    if not isinstance(data, dict) or not lenient.text(data.get("name")):
         return None
     steps = []
-    for item in _list(data.get("steps")):
+    for item in lenient.items(data.get("steps")):
         step, seconds = (
-            (_str(item.get("step")), _number(item.get("seconds"))) if isinstance(item, dict) else (None, None)
+            (lenient.text(item.get("step")), lenient.number(item.get("seconds")))
+            if isinstance(item, dict)
+            else (None, None)
         )
         if step in STEPS and seconds is not None:
             steps.append(Step(step, seconds, parse_time(item.get("wall"))))
     return VmRecovery(
-        namespace=_str(data.get("namespace")) or "",
+        namespace=lenient.text(data.get("namespace")) or "",
         name=data["name"],
-        outcome=_str(data.get("outcome")) or "unknown",
-        rto_seconds=_number(data.get("rto_seconds")),
-        error=_str(data.get("error")),
+        outcome=lenient.text(data.get("outcome")) or "unknown",
+        rto_seconds=lenient.number(data.get("rto_seconds")),
+        error=lenient.text(data.get("error")),
         steps=tuple(sorted(steps, key=lambda s: STEPS.index(s.step))),
-        removed=tuple(_text(note) for note in _list(data.get("removed"))),
+        removed=tuple(_text(note) for note in lenient.items(data.get("removed"))),
     )
 
 
@@ -181,10 +184,10 @@ def _rpo(data: Any) -> RpoMeasure | None:
         return None
     degraded = data.get("stretch_degraded")
     return RpoMeasure(
-        method=_str(data.get("method")) or "unknown",
-        seconds=_number(data.get("seconds")),
-        window_seconds=_number(data.get("window_seconds")),
-        resolution_seconds=_number(data.get("resolution_seconds")),
+        method=lenient.text(data.get("method")) or "unknown",
+        seconds=lenient.number(data.get("seconds")),
+        window_seconds=lenient.number(data.get("window_seconds")),
+        resolution_seconds=lenient.number(data.get("resolution_seconds")),
         snapshot_requested=parse_time(data.get("snapshot_requested")),
         canary_timestamp=parse_time(data.get("canary_timestamp")),
         stretch_degraded=degraded if isinstance(degraded, bool) else None,
@@ -197,7 +200,7 @@ def _cleanup(data: Any) -> Cleanup | None:
     complete = data.get("complete")
     return Cleanup(
         complete=complete if isinstance(complete, bool) else None,
-        residue=tuple(_text(item) for item in _list(data.get("residue"))),
+        residue=tuple(_text(item) for item in lenient.items(data.get("residue"))),
     )
 
 
@@ -208,21 +211,3 @@ def _text(value: Any) -> str:
 
 def _time_text(moment: datetime | None) -> str | None:
     return rfc3339(moment) if moment else None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list | tuple) else []

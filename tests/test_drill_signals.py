@@ -3,9 +3,12 @@ nothing behind once `drauditor drill cleanup` ran, and its record is filed exact
 it promptly, clean up and file it as aborted, and a second signal cannot cut that cleanup short.
 
 The kill points are the drill's own progress events: a reference run shows them in order, and each killed run is
-read line by line up to its point before SIGKILL. The simulators run in this process, the drill in a child, against
-one lab for the module; every test ends with the lab exactly as it was (each pre-existing object at its
-resourceVersion, nothing labelled with the drill's id, its namespaces gone).
+read line by line up to its point before SIGKILL. The simulators run in this process, the drills in children,
+against one lab for the module. A drill mostly waits on the simulated controllers, so the reference run and the
+killed runs go at once, each with its own id, journals and evidence store, and so do the signalled runs (they need
+the same slow boot, a knob of the whole lab); each test then judges its own run. Once a batch is over, the lab is
+exactly as it was (each pre-existing object at its resourceVersion, nothing labelled with a drill's id, its
+namespaces gone).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,7 @@ DELAYS = {"delay_min": 0.05, "delay_max": 0.15}
 SHUTDOWN_SECONDS = 1.0
 SLOW_BOOT_SECONDS = 60.0  # a VMI that takes this long to run: only an abort ends such a drill soon
 BUSY_SECONDS = 20.0  # long enough for `drill cleanup --all` to run while the drill waits for its VMI
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 Event = dict[str, Any]
@@ -70,6 +75,8 @@ def _event(kind: str, **fields: str) -> Callable[[Event], bool]:
     return lambda event: event.get("event") == kind and all(event.get(k) == v for k, v in fields.items())
 
 
+VM_COPY = KillPoint("vm_copy", _created("VirtualMachine"))  # the drill then waits for its VMI to run
+CLEANUP_PHASE = KillPoint("cleanup", _event("phase", phase="cleanup"))
 # In the order a drill passes them (the reference run proves it). "done" comes after the run filed its record.
 KILL_POINTS = (
     KillPoint("namespaces", _created("Namespace"), nth=2),
@@ -77,11 +84,11 @@ KILL_POINTS = (
     KillPoint("snapshots_t0", _created("VolumeSnapshot", "drauditor-canary")),  # the last of the T0 requests
     KillPoint("snapshot_ready", _step("snapshot_ready")),
     KillPoint("restored_pvc", _created("PersistentVolumeClaim", besides="drauditor-canary")),  # after its content
-    KillPoint("vm_copy", _created("VirtualMachine")),
+    VM_COPY,
     KillPoint("pvc_bound", _step("pvc_bound")),
     KillPoint("vmi_running", _step("vmi_running")),
     KillPoint("agent_connected", _step("agent_connected")),
-    KillPoint("cleanup", _event("phase", phase="cleanup")),
+    CLEANUP_PHASE,
     KillPoint("done", _event("done")),
 )
 
@@ -114,10 +121,13 @@ class Site:
             return [record for record in store.drills() if record.id == drill_id]
 
     def assert_gone(self, drill_id: str) -> None:
-        """Nothing of the drill on either cluster (labelled objects, its namespaces, the snapshot contents the
-        snapshot controller made for its snapshots) and every pre-existing object untouched."""
+        """Nothing labelled with the drill's id on either cluster, and its namespaces gone."""
         assert self.clusters.drill_residue(drill_id) == []
         assert not any(self.clusters.namespace_exists(cluster, drill_id) for cluster in MANAGED)
+
+    def assert_untouched(self) -> None:
+        """Every pre-existing object as it was and nothing new (such as a snapshot content the snapshot controller
+        made for a drill's snapshot), once the clusters settled."""
         self.clusters.assert_untouched(self.before)
 
 
@@ -177,6 +187,65 @@ class Drill:
             yield event
 
 
+@dataclass
+class Run:
+    """One drill of a batch, over: where it ran, its progress events, its exit code."""
+
+    site: Site
+    drill: Drill
+    code: int
+
+
+@dataclass
+class Killed(Run):
+    """A drill killed at its point: what it had filed and whether its journal was closed when it died, and what
+    `drill cleanup --id` said after."""
+
+    filed_by_run: list[DrillRecord]
+    journal_closed: bool
+    cleaned: subprocess.CompletedProcess[str]
+
+
+@dataclass
+class Signalled(Run):
+    seconds: float  # from the (first) signal to the drill's exit
+
+
+@dataclass
+class KillBatch:
+    reference: Future[Run]
+    killed: dict[str, Future[Killed]]  # by kill point
+
+
+def _finish(site: Site) -> Run:
+    drill = Drill(site)
+    return Run(site, drill, drill.finish())
+
+
+def _kill_and_clean(site: Site, point: KillPoint) -> Killed:
+    drill = Drill(site)
+    drill.until(point)
+    drill.process.kill()
+    code = drill.wait()
+    drill_id = drill.drill_id
+    filed_by_run = site.records(drill_id)
+    journal_closed = read_journal(journal_path(site.state_dir, drill_id)).closed
+    return Killed(site, drill, code, filed_by_run, journal_closed, site.cleanup("--id", drill_id))
+
+
+def _signal(site: Site, sig: signal.Signals, *, again_at: KillPoint | None = None) -> Signalled:
+    """``sig`` once the VM copy exists (the drill then waits for a slow VMI), and ``sig`` again at ``again_at``."""
+    drill = Drill(site)
+    drill.until(VM_COPY)
+    signalled = time.monotonic()
+    drill.process.send_signal(sig)
+    if again_at is not None:
+        drill.until(again_at)
+        drill.process.send_signal(sig)
+    code = drill.finish()
+    return Signalled(site, drill, code, time.monotonic() - signalled)
+
+
 @pytest.fixture(scope="module")
 def lab_state(drill_lab: fixtures.DrillLab) -> Iterator[tuple[ClusterState, Versions]]:
     for cluster in MANAGED:
@@ -190,19 +259,23 @@ def lab_state(drill_lab: fixtures.DrillLab) -> Iterator[tuple[ClusterState, Vers
         drill_lab.sims.reset_knobs()
 
 
-@pytest.fixture
-def site(drill_lab: fixtures.DrillLab, lab_state: tuple[ClusterState, Versions], tmp_path: Path) -> Iterator[Site]:
+def _site(drill_lab: fixtures.DrillLab, lab_state: tuple[ClusterState, Versions], directory: Path) -> Site:
+    """A site of its own in ``directory``: drills there never share a journal or an evidence store."""
     clusters, before = lab_state
-    state_dir = tmp_path / "state"
-    yield Site(
-        drill_lab.kubeconfig,
-        clusters,
-        before,
-        state_dir,
-        write_config(tmp_path / "drauditor.yaml", state_dir),
-        tmp_path / "evidence.db",
-    )
+    state_dir = directory / "state"
+    config = write_config(directory / "drauditor.yaml", state_dir)
+    return Site(drill_lab.kubeconfig, clusters, before, state_dir, config, directory / "evidence.db")
+
+
+@pytest.fixture(autouse=True)
+def simulators_sound(drill_lab: fixtures.DrillLab) -> Iterator[None]:
+    yield
     assert drill_lab.sims.errors() == []
+
+
+@pytest.fixture
+def site(drill_lab: fixtures.DrillLab, lab_state: tuple[ClusterState, Versions], tmp_path: Path) -> Site:
+    return _site(drill_lab, lab_state, tmp_path)
 
 
 @contextlib.contextmanager
@@ -216,23 +289,54 @@ def slow_boot(drill_lab: fixtures.DrillLab, seconds: float) -> Iterator[None]:
         del knobs.extra_delay["Running"]
 
 
-@pytest.fixture(scope="module")
-def reference(drill_lab: fixtures.DrillLab, lab_state: tuple[ClusterState, Versions], tmp_path_factory) -> list[Event]:
-    """The progress events of one whole drill, which succeeds (the kill points are taken from them)."""
+def _assert_untouched(lab_state: tuple[ClusterState, Versions]) -> None:
+    """A batch's drills ran at once, so the lab is back as it was for all of them or for none: checked once, after
+    the last, and a change fails every test of the batch (the differences name the objects, hence the drill)."""
     clusters, before = lab_state
-    tmp = tmp_path_factory.mktemp("reference")
-    site = Site(
-        drill_lab.kubeconfig,
-        clusters,
-        before,
-        tmp / "state",
-        write_config(tmp / "drauditor.yaml", tmp / "state"),
-        tmp / "evidence.db",
-    )
-    drill = Drill(site)
-    assert drill.finish() == 0, drill.stderr()
-    site.assert_gone(drill.drill_id)
-    return drill.events
+    clusters.assert_untouched(before)
+
+
+@pytest.fixture(scope="module")
+def kill_batch(
+    drill_lab: fixtures.DrillLab, lab_state: tuple[ClusterState, Versions], tmp_path_factory: pytest.TempPathFactory
+) -> KillBatch:
+    """The reference drill and one drill per kill point, all at once; each killed drill is cleaned up as soon as it
+    died. Returns once every drill and cleanup is over; a run that went wrong fails only its own test."""
+
+    def site(name: str) -> Site:
+        return _site(drill_lab, lab_state, tmp_path_factory.mktemp(name))
+
+    with ThreadPoolExecutor(len(KILL_POINTS) + 1) as pool:  # leaving waits for every thread
+        reference = pool.submit(_finish, site("reference"))
+        killed = {point.name: pool.submit(_kill_and_clean, site(point.name), point) for point in KILL_POINTS}
+    _assert_untouched(lab_state)
+    return KillBatch(reference, killed)
+
+
+@pytest.fixture(scope="module")
+def reference(kill_batch: KillBatch) -> list[Event]:
+    """The progress events of one whole drill, which succeeds (the kill points are taken from them)."""
+    run = kill_batch.reference.result()
+    assert run.code == 0, run.drill.stderr()
+    run.site.assert_gone(run.drill.drill_id)
+    return run.drill.events
+
+
+@pytest.fixture(scope="module")
+def signalled(
+    drill_lab: fixtures.DrillLab, lab_state: tuple[ClusterState, Versions], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Future[Signalled]]:
+    """Drills aborted by each signal, and one signalled twice, all at once (they need the same slow boot), by
+    signal name; the twice-signalled one is ``"second SIGTERM"``."""
+
+    def site(name: str) -> Site:
+        return _site(drill_lab, lab_state, tmp_path_factory.mktemp(name))
+
+    with slow_boot(drill_lab, SLOW_BOOT_SECONDS), ThreadPoolExecutor(len(SIGNALS) + 1) as pool:
+        runs = {sig.name: pool.submit(_signal, site(sig.name), sig) for sig in SIGNALS}
+        runs["second SIGTERM"] = pool.submit(_signal, site("twice"), signal.SIGTERM, again_at=CLEANUP_PHASE)
+    _assert_untouched(lab_state)
+    return runs
 
 
 def test_the_reference_drill_passes_every_kill_point_in_order_and_names_itself_in_every_event(
@@ -254,22 +358,19 @@ def _position(events: list[Event], point: KillPoint) -> int:
 
 @pytest.mark.parametrize("point", KILL_POINTS, ids=[point.name for point in KILL_POINTS])
 def test_a_drill_killed_at_any_step_is_cleaned_up_and_filed_once(
-    reference: list[Event], site: Site, point: KillPoint
+    reference: list[Event], kill_batch: KillBatch, point: KillPoint
 ) -> None:
     _position(reference, point)
-    drill = Drill(site)
-    drill.until(point)
-    drill.process.kill()
-    code = drill.wait()
+    killed = kill_batch.killed[point.name].result()
+    site, drill = killed.site, killed.drill
     drill_id = drill.drill_id
-    filed_by_run = site.records(drill_id)
     if point.name != "done":
-        assert code == -signal.SIGKILL
+        assert killed.code == -signal.SIGKILL
     if point.name not in ("cleanup", "done"):  # only cleanup, which files before it closes, could have ended it
-        assert not filed_by_run
-        assert not read_journal(journal_path(site.state_dir, drill_id)).closed
+        assert not killed.filed_by_run
+        assert not killed.journal_closed
 
-    cleaned = site.cleanup("--id", drill_id)
+    cleaned = killed.cleaned
 
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     assert f"drill {drill_id}:" in cleaned.stdout and "clean" in cleaned.stdout
@@ -277,8 +378,8 @@ def test_a_drill_killed_at_any_step_is_cleaned_up_and_filed_once(
     journal = closed_journal(site.state_dir, drill_id)
     records = site.records(drill_id)
     assert len(records) == 1  # never a duplicate
-    if filed_by_run:
-        assert records == filed_by_run and "filed as aborted" not in cleaned.stdout
+    if killed.filed_by_run:
+        assert records == killed.filed_by_run and "filed as aborted" not in cleaned.stdout
         if point.name == "done":
             assert records[0].outcome == "success" and journal.closing["outcome"] == "success"
     else:
@@ -299,7 +400,7 @@ def test_cleanup_all_with_nothing_left_says_so(site: Site) -> None:
 def test_cleanup_all_leaves_a_running_drill_alone(site: Site, drill_lab: fixtures.DrillLab) -> None:
     with slow_boot(drill_lab, BUSY_SECONDS):  # for the whole test: a step's delay is drawn when it is scheduled
         drill = Drill(site)
-        drill.until(KillPoint("vm_copy", _created("VirtualMachine")))
+        drill.until(VM_COPY)
         drill_id = drill.drill_id
         objects = site.clusters.drill_residue(drill_id)
 
@@ -317,20 +418,17 @@ def test_cleanup_all_leaves_a_running_drill_alone(site: Site, drill_lab: fixture
     assert [record.outcome for record in site.records(drill_id)] == ["success"]
     assert closed_journal(site.state_dir, drill_id).closing["outcome"] == "success"
     site.assert_gone(drill_id)
+    site.assert_untouched()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("sig", SIGNALS, ids=[sig.name for sig in SIGNALS])
 def test_a_signal_mid_drill_aborts_it_promptly_and_cleans_up(
-    site: Site, drill_lab: fixtures.DrillLab, sig: signal.Signals
+    signalled: dict[str, Future[Signalled]], sig: signal.Signals
 ) -> None:
-    with slow_boot(drill_lab, SLOW_BOOT_SECONDS):
-        drill = Drill(site)
-        drill.until(KillPoint("vm_copy", _created("VirtualMachine")))
-        signalled = time.monotonic()
-        drill.process.send_signal(sig)
-        assert drill.finish() == EXIT_ABORTED, drill.stderr()
-
-    assert time.monotonic() - signalled < SLOW_BOOT_SECONDS / 2  # not after the VMI finally ran
+    run = signalled[sig.name].result()
+    site, drill = run.site, run.drill
+    assert run.code == EXIT_ABORTED, drill.stderr()
+    assert run.seconds < SLOW_BOOT_SECONDS / 2  # not after the VMI finally ran
     drill_id = drill.drill_id
     [record] = site.records(drill_id)
     assert record.outcome == "aborted" and record.details["error"] == f"aborted by {sig.name}"
@@ -342,15 +440,10 @@ def test_a_signal_mid_drill_aborts_it_promptly_and_cleans_up(
     site.assert_gone(drill_id)
 
 
-def test_a_second_sigterm_during_cleanup_is_ignored(site: Site, drill_lab: fixtures.DrillLab) -> None:
-    with slow_boot(drill_lab, SLOW_BOOT_SECONDS):
-        drill = Drill(site)
-        drill.until(KillPoint("vm_copy", _created("VirtualMachine")))
-        drill.process.send_signal(signal.SIGTERM)
-        drill.until(KillPoint("cleanup", _event("phase", phase="cleanup")))
-        drill.process.send_signal(signal.SIGTERM)  # cleanup waits a while for the VMI to shut down
-        assert drill.finish() == EXIT_ABORTED, drill.stderr()
-
+def test_a_second_sigterm_during_cleanup_is_ignored(signalled: dict[str, Future[Signalled]]) -> None:
+    run = signalled["second SIGTERM"].result()
+    site, drill = run.site, run.drill
+    assert run.code == EXIT_ABORTED, drill.stderr()
     drill_id = drill.drill_id
     warnings = [e["message"] for e in drill.events if e.get("event") == "warning"]
     assert warnings == ["SIGTERM ignored: cleanup was running and had to finish"]

@@ -140,6 +140,9 @@ def run_drill(
             outcome, error = "aborted", f"aborted by {exc}"
         except (DrillApiError, StreamLost) as exc:
             error = str(exc)
+        except Exception as exc:  # a bug: still cleaned up and filed, with what went wrong, then raised
+            error = f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             signals.cleaning = True
             drill.cancel()

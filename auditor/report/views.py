@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from auditor import lenient
 from auditor.history import AppDrills, History, PastDrill
 from auditor.model import CheckMeta, Finding, Status, WaiverMark
 from auditor.report.model import Report
@@ -340,25 +341,25 @@ def vm_rows(report: Report) -> tuple[VmRow, ...]:
     rows = []
     for finding in _of_check(report, VM_COVERAGE):
         ev = finding.evidence
-        vm = _dict(ev.get("vm"))
+        vm = lenient.mapping(ev.get("vm"))
         ref = finding.resource if finding.resource and finding.resource.kind == "VirtualMachine" else None
-        name = ref.name if ref else _str(vm.get("name"))
+        name = ref.name if ref else lenient.text(vm.get("name"))
         if not name:
             continue  # a check-level error, not a VM
-        disks = [d for d in _list(ev.get("disks")) if isinstance(d, dict)]
+        disks = [d for d in lenient.items(ev.get("disks")) if isinstance(d, dict)]
         rows.append(
             VmRow(
-                cluster=finding.cluster or _str(vm.get("cluster")) or "",
-                namespace=(ref.namespace if ref else _str(vm.get("namespace"))) or "",
+                cluster=finding.cluster or lenient.text(vm.get("cluster")) or "",
+                namespace=(ref.namespace if ref else lenient.text(vm.get("namespace"))) or "",
                 name=name,
                 status=finding.status.value,
-                drpc=_str(ev.get("drpc")),
-                drpolicy=_str(ev.get("drpolicy")),
-                vrg=_str(ev.get("vrg")),
-                placement_cluster=_str(ev.get("placement_cluster")),
+                drpc=lenient.text(ev.get("drpc")),
+                drpolicy=lenient.text(ev.get("drpolicy")),
+                vrg=lenient.text(ev.get("vrg")),
+                placement_cluster=lenient.text(ev.get("placement_cluster")),
                 disks_protected=sum(1 for d in disks if d.get("protected") is True),
                 disks_total=len(disks),
-                problems=tuple(str(p) for p in _list(ev.get("problems"))),
+                problems=tuple(str(p) for p in lenient.items(ev.get("problems"))),
             )
         )
     return tuple(sorted(rows, key=lambda r: (r.cluster, r.namespace, r.name)))
@@ -396,19 +397,19 @@ def rtt_pairs(report: Report) -> tuple[RttPair, ...]:
     pairs = []
     for finding in _of_check(report, INTERSITE_RTT):
         ev = finding.evidence
-        sites = [str(s) for s in _list(ev.get("sites"))]
+        sites = [str(s) for s in lenient.items(ev.get("sites"))]
         if len(sites) != 2:
             continue  # e.g. "no heartbeat data": shown in the findings section only
-        same_site = _dict(ev.get("same_site"))
+        same_site = lenient.mapping(ev.get("same_site"))
         pairs.append(
             RttPair(
                 sites=(sites[0], sites[1]),
                 status=finding.status.value,
                 latency=_latency(f"{sites[0]} ↔ {sites[1]}", ev),
-                threshold_ms=_number(ev.get("threshold_ms")),
-                threshold_source=_str(ev.get("threshold_source")),
+                threshold_ms=lenient.number(ev.get("threshold_ms")),
+                threshold_source=lenient.text(ev.get("threshold_source")),
                 same_site=tuple(
-                    _latency(f"within {site}", _dict(values)) for site, values in sorted(same_site.items())
+                    _latency(f"within {site}", lenient.mapping(values)) for site, values in sorted(same_site.items())
                 ),
             )
         )
@@ -419,20 +420,20 @@ def failover_tests(report: Report) -> tuple[FailoverTest, ...]:
     tests = []
     for finding in _of_check(report, LAST_TEST_FAILOVER):
         ev = finding.evidence
-        drpc = _str(ev.get("drpc")) or (finding.resource.display() if finding.resource else None)
+        drpc = lenient.text(ev.get("drpc")) or (finding.resource.display() if finding.resource else None)
         if not drpc:
             continue
-        max_age = _number(ev.get("max_age_days"))
+        max_age = lenient.number(ev.get("max_age_days"))
         tests.append(
             FailoverTest(
                 drpc=drpc,
                 status=finding.status.value,
-                last_success=_str(ev.get("last_success")),
-                source=_str(ev.get("source")),
-                age_days=_number(ev.get("age_days")),
+                last_success=lenient.text(ev.get("last_success")),
+                source=lenient.text(ev.get("source")),
+                age_days=lenient.number(ev.get("age_days")),
                 max_age_days=int(max_age) if max_age is not None else None,
-                rto_seconds=_number(ev.get("rto_seconds")),
-                drills=len(_list(ev.get("drills"))),
+                rto_seconds=lenient.number(ev.get("rto_seconds")),
+                drills=len(lenient.items(ev.get("drills"))),
             )
         )
     return tuple(sorted(tests, key=lambda t: (_STATUS_RANK[Status(t.status)], t.drpc)))
@@ -535,13 +536,13 @@ def _plural(count: int, noun: str) -> str:
 
 
 def _latency(label: str, values: dict[str, Any]) -> Latency:
-    pairs = _number(values.get("osd_pairs"))
+    pairs = lenient.number(values.get("osd_pairs"))
     return Latency(
         label=label,
-        avg_1min_ms=_number(values.get("avg_1min_ms")),
-        avg_5min_ms=_number(values.get("avg_5min_ms")),
-        avg_15min_ms=_number(values.get("avg_15min_ms")),
-        max_ms=_number(values.get("max_ms")),
+        avg_1min_ms=lenient.number(values.get("avg_1min_ms")),
+        avg_5min_ms=lenient.number(values.get("avg_5min_ms")),
+        avg_15min_ms=lenient.number(values.get("avg_15min_ms")),
+        max_ms=lenient.number(values.get("max_ms")),
         osd_pairs=int(pairs) if pairs is not None else None,
     )
 
@@ -562,21 +563,3 @@ def _scalar(value: Any) -> str:
     if value is None or isinstance(value, bool):
         return json.dumps(value)  # null / true / false, as in report.json
     return str(value)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list | tuple) else []
