@@ -266,6 +266,11 @@ def read_cluster(reader: ClusterReader, kinds: tuple[str, ...]) -> tuple[Invento
         try:
             items = reader.list_all(info, version)
         except (ApiFailure, Unreachable) as exc:
+            if isinstance(exc, ApiFailure) and exc.status == 404:  # served at discovery, gone by the list
+                if kind not in OPTIONAL_KINDS:
+                    resource = f"{info.plural}.{info.group or 'core'}"
+                    inventory.unavailable[kind] = f"{resource} is not served (its CRD went away while it was read)"
+                continue
             outcome = "was refused" if isinstance(exc, ApiFailure) else "failed"
             inventory.unavailable[kind] = (
                 f"list {info.plural}.{info.group or 'core'} on {reader.name} {outcome} ({exc})"

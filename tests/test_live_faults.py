@@ -138,6 +138,20 @@ def test_a_one_shot_500_is_retried_and_the_estate_is_complete(
     assert contents(estate) == contents(baseline)
 
 
+def test_a_kind_gone_between_discovery_and_its_list_is_not_served(
+    kubeconfig: Path, proxy: FaultProxy, baseline: Estate
+) -> None:
+    """A CRD deleted while the audit reads: discovery still named the kind, its list answers 404."""
+    proxy.add(Rule(VMS, status=404, message="the server could not find the requested resource"))
+    estate = read(kubeconfig)
+    assert [s.status for s in proxy.seen(VMS)] == [404]  # final: not retried
+    reasons = {(c, k): r for c, k, r in estate.unavailable()}
+    assert set(reasons) == {(PROXIED, "VirtualMachine")}
+    assert reasons[(PROXIED, "VirtualMachine")] == (
+        "virtualmachines.kubevirt.io is not served (its CRD went away while it was read)"
+    )
+
+
 def test_a_429_waits_the_retry_after_the_server_asks_for(kubeconfig: Path, proxy: FaultProxy, baseline: Estate) -> None:
     slept: list[float] = []
 
