@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Self
-
 from lab.launcher import Lab
+from lab.lifecycle import StartStop
 
 from .faults import Knobs
 from .kubelet import Kubelet
@@ -18,7 +17,7 @@ from .volumes import PvBinder
 MANAGED = ("prod-east", "prod-west")
 
 
-class Simulators:
+class Simulators(StartStop):
     """``with Simulators(lab) as sims:``; ``sims.knobs("prod-west")``, ``sims.truth``, ``sims.errors()``."""
 
     def __init__(self, lab: Lab, clusters: tuple[str, ...] = MANAGED) -> None:
@@ -31,18 +30,10 @@ class Simulators:
             self.clusters[name] = sim
         self.backfilled: dict[str, list[str]] = {}
 
-    def __enter__(self) -> Self:
-        try:
-            for name, sim in self.clusters.items():
-                sim.start()
-                self.backfilled[name] = PvBinder(sim).backfill()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def start(self) -> None:
+        for name, sim in self.clusters.items():
+            sim.start()
+            self.backfilled[name] = PvBinder(sim).backfill()
 
     def stop(self) -> None:
         for sim in self.clusters.values():
