@@ -17,9 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from auditor.drill.api import ApiError, DrillApiError
-from auditor.drill.guard import SNAPSHOT_API, GuardedApi, GuardrailViolation
+from auditor.drill.guard import GuardedApi, GuardrailViolation
 from auditor.drill.journal import JournalState, ObjectRef
-from auditor.drill.names import DRILL_LABEL, drill_namespace, drill_selector, is_drill_id, source_snapshot_name
+from auditor.drill.names import (
+    DRILL_LABEL,
+    SNAPSHOT_API,
+    drill_namespace,
+    drill_selector,
+    is_drill_id,
+    source_snapshot_name,
+)
 from auditor.drill.progress import Progress
 
 POLL_SECONDS = 0.5

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from auditor.drill.journal import CreatedObject, Journal, JournalState, ObjectRef
-from auditor.drill.names import drill_labels, drill_namespace
+from auditor.drill.names import SNAPSHOT_API, drill_labels, drill_namespace
 
-SNAPSHOT_API = "snapshot.storage.k8s.io/v1"
 # The kinds a drill creates, and whether each is namespaced. Known here rather than asked of the server: a refusal
 # must not depend on (or cost) a discovery request, and a kind outside this list is refused anyway.
 CREATABLE: dict[tuple[str, str], bool] = {

@@ -10,6 +10,7 @@ import re
 import secrets
 from datetime import UTC, datetime
 
+SNAPSHOT_API = "snapshot.storage.k8s.io/v1"  # the CSI snapshot kinds' apiVersion
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "drauditor"
 DRILL_LABEL = "drauditor.io/drill-id"

@@ -17,6 +17,7 @@ from auditor.drill.names import (
     CANARY_READER,
     CANARY_WRITER,
     NETWORK_POLICY,
+    SNAPSHOT_API,
     SOURCE_ANNOTATION,
     SOURCE_UID_ANNOTATION,
     drill_labels,
@@ -24,7 +25,6 @@ from auditor.drill.names import (
 )
 from auditor.inventory import Obj, meta, name_of, namespace_of
 
-SNAPSHOT_API = "snapshot.storage.k8s.io/v1"
 SNAPSHOT_GROUP = "snapshot.storage.k8s.io"
 CANARY_MOUNT = posixpath.dirname(CANARY_FILE)
 
@@ -54,7 +54,11 @@ def deny_all_policy(drill_id: str) -> Obj:
 def volume_snapshot(drill_id: str, namespace: str, name: str, pvc: str, snapshot_class: str | None) -> Obj:
     """A CSI snapshot of ``pvc``, which must live beside it (the source disks' snapshots are the only drill objects
     outside a drill namespace)."""
-    spec: dict[str, Any] = {"source": {"persistentVolumeClaimName": pvc}}
+    return _snapshot(drill_id, namespace, name, {"persistentVolumeClaimName": pvc}, snapshot_class)
+
+
+def _snapshot(drill_id: str, namespace: str, name: str, source: dict[str, str], snapshot_class: str | None) -> Obj:
+    spec: dict[str, Any] = {"source": source}
     if snapshot_class:
         spec["volumeSnapshotClassName"] = snapshot_class
     return {
@@ -100,15 +104,7 @@ def snapshot_content(
 
 def restored_snapshot(drill_id: str, name: str, content: str, snapshot_class: str | None) -> Obj:
     """The secondary's VolumeSnapshot bound to the pre-provisioned content ``content``, in the drill namespace."""
-    spec: dict[str, Any] = {"source": {"volumeSnapshotContentName": content}}
-    if snapshot_class:
-        spec["volumeSnapshotClassName"] = snapshot_class
-    return {
-        "apiVersion": SNAPSHOT_API,
-        "kind": "VolumeSnapshot",
-        "metadata": _metadata(drill_id, name, drill_namespace(drill_id)),
-        "spec": spec,
-    }
+    return _snapshot(drill_id, drill_namespace(drill_id), name, {"volumeSnapshotContentName": content}, snapshot_class)
 
 
 def restored_pvc(

@@ -25,7 +25,7 @@ from auditor.drill.cleanup import CleanupResult, cleanup_drill
 from auditor.drill.guard import GuardedApi
 from auditor.drill.journal import Journal, default_state_dir
 from auditor.drill.measure import CanaryRpo, Instant, VmTimeline, canary_timestamp
-from auditor.drill.names import CANARY, CANARY_READER, CANARY_WRITER, drill_selector, new_drill_id
+from auditor.drill.names import CANARY, CANARY_READER, CANARY_WRITER, SNAPSHOT_API, drill_selector, new_drill_id
 from auditor.drill.plan import DrillPlan, VmPlan, build_plan
 from auditor.drill.preflight import preflight
 from auditor.drill.progress import Progress
@@ -318,9 +318,9 @@ class _Drill:
         self._restored: set[str] = set()  # disks (DiskPlan.key) whose restore objects exist
         self._cancelled = threading.Event()
         kinds = [
-            (plan.primary, "snapshot.storage.k8s.io/v1", "VolumeSnapshot"),
+            (plan.primary, SNAPSHOT_API, "VolumeSnapshot"),
             (plan.primary, "v1", "Pod"),
-            (plan.secondary, "snapshot.storage.k8s.io/v1", "VolumeSnapshot"),
+            (plan.secondary, SNAPSHOT_API, "VolumeSnapshot"),
             (plan.secondary, "v1", "PersistentVolumeClaim"),
             (plan.secondary, "v1", "Pod"),
             (plan.secondary, "kubevirt.io/v1", "VirtualMachineInstance"),
@@ -465,11 +465,7 @@ class _Drill:
     def _snapshot_handle(self, snapshot: dict[str, Any]) -> str:
         """The storage's handle of a ready snapshot, from its bound content (the handle the secondary binds)."""
         name = (snapshot.get("status") or {}).get("boundVolumeSnapshotContentName")
-        content = (
-            self.apis[self.plan.primary].get("snapshot.storage.k8s.io/v1", "VolumeSnapshotContent", name)
-            if name
-            else None
-        )
+        content = self.apis[self.plan.primary].get(SNAPSHOT_API, "VolumeSnapshotContent", name) if name else None
         status = (content or {}).get("status") or {}
         if not status.get("snapshotHandle"):
             where = f"VolumeSnapshot {snapshot['metadata'].get('namespace')}/{snapshot['metadata']['name']}"
